@@ -1,0 +1,328 @@
+//! A deliberately small validator for the subset of OpenAPI 3 / JSON Schema that Divar's spec
+//! uses on the endpoints we simulate. A full jsonschema crate would be heavier than the whole
+//! simulator and still would not know grpc-gateway's quirks (int64 as strings, unknown fields
+//! rejected, null meaning "unset").
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+const SPEC_TEXT: &str = include_str!("../spec/openapi-v3.json");
+
+pub struct OpenApi {
+    doc: Value,
+}
+
+pub fn spec() -> &'static OpenApi {
+    static SPEC: OnceLock<OpenApi> = OnceLock::new();
+    SPEC.get_or_init(|| OpenApi {
+        // The spec is vendored and compiled in; a parse failure is a build-time mistake.
+        doc: serde_json::from_str(SPEC_TEXT).unwrap_or(Value::Null),
+    })
+}
+
+impl OpenApi {
+    /// The JSON schema of an operation's request body, following `$ref`s into
+    /// `components/requestBodies`.
+    pub fn request_schema(&self, path: &str, method: &str) -> Option<&Value> {
+        let op = self.doc.get("paths")?.get(path)?.get(method)?;
+        let mut body = op.get("requestBody")?;
+        if let Some(r) = body.get("$ref").and_then(Value::as_str) {
+            body = self.resolve(r)?;
+        }
+        body.get("content")?.get("application/json")?.get("schema")
+    }
+
+    fn resolve(&self, reference: &str) -> Option<&Value> {
+        let mut cur = &self.doc;
+        for part in reference.strip_prefix("#/")?.split('/') {
+            cur = cur.get(part)?;
+        }
+        Some(cur)
+    }
+
+    /// OAuth scope names declared by the spec, split into those that need a `.resource_id`
+    /// suffix and those that must be bare.
+    pub fn oauth_scopes(&self) -> (BTreeSet<String>, BTreeSet<String>) {
+        let mut with_id = BTreeSet::new();
+        let mut bare = BTreeSet::new();
+        let flows = self
+            .doc
+            .pointer("/components/securitySchemes/OAuth/flows")
+            .and_then(Value::as_object);
+        for flow in flows.into_iter().flat_map(|f| f.values()) {
+            for name in flow
+                .get("scopes")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|s| s.keys())
+            {
+                match name.split_once('.') {
+                    Some((base, _)) => with_id.insert(base.to_string()),
+                    None => bare.insert(name.clone()),
+                };
+            }
+        }
+        (with_id, bare)
+    }
+
+    /// Validate `value` against `schema`; returns human-readable violations, each starting with
+    /// the JSON path of the offending field.
+    pub fn validate(&self, schema: &Value, value: &Value) -> Vec<String> {
+        let mut out = Vec::new();
+        self.check(schema, value, "", &mut out, 0);
+        out
+    }
+
+    fn check(&self, schema: &Value, value: &Value, path: &str, out: &mut Vec<String>, depth: u32) {
+        if depth > 64 {
+            out.push(format!("{}: nesting too deep", show(path)));
+            return;
+        }
+        let mut schema = schema;
+        while let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+            match self.resolve(r) {
+                Some(s) => schema = s,
+                None => {
+                    out.push(format!("{}: unresolvable schema {r}", show(path)));
+                    return;
+                }
+            }
+        }
+        if value.is_null() {
+            // grpc-gateway (protojson) treats an explicit null as "field not set".
+            return;
+        }
+        let ty = schema.get("type").and_then(Value::as_str);
+        let format = schema.get("format").and_then(Value::as_str);
+        if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+            let ok = match value {
+                Value::String(_) => allowed.contains(value),
+                // protojson also accepts an enum's number.
+                Value::Number(n) => n.as_u64().is_some_and(|i| (i as usize) < allowed.len()),
+                _ => false,
+            };
+            if !ok {
+                out.push(format!("{}: invalid enum value {value}", show(path)));
+            }
+            return;
+        }
+        match ty {
+            Some("object") | None if schema.get("properties").is_some() || ty.is_some() => {
+                self.check_object(schema, value, path, out, depth)
+            }
+            Some("array") => {
+                let Some(items) = value.as_array() else {
+                    out.push(format!("{}: expected an array", show(path)));
+                    return;
+                };
+                if let Some(item_schema) = schema.get("items") {
+                    for (i, item) in items.iter().enumerate() {
+                        self.check(item_schema, item, &format!("{path}[{i}]"), out, depth + 1);
+                    }
+                }
+            }
+            Some("string") => match format {
+                Some("int64") | Some("uint64") => {
+                    if !is_integer_like(value, format == Some("uint64")) {
+                        out.push(format!("{}: expected an integer (as string)", show(path)));
+                    }
+                }
+                _ => {
+                    if !value.is_string() {
+                        out.push(format!("{}: expected a string", show(path)));
+                    }
+                }
+            },
+            Some("integer") => {
+                let ok = match format {
+                    Some("int32") => as_i64(value)
+                        .is_some_and(|i| i >= i64::from(i32::MIN) && i <= i64::from(i32::MAX)),
+                    _ => as_i64(value).is_some(),
+                };
+                if !ok {
+                    out.push(format!("{}: expected an integer", show(path)));
+                }
+            }
+            Some("number") => {
+                let ok =
+                    value.is_number() || value.as_str().is_some_and(|s| s.parse::<f64>().is_ok());
+                if !ok {
+                    out.push(format!("{}: expected a number", show(path)));
+                }
+            }
+            Some("boolean") => {
+                if !value.is_boolean() {
+                    out.push(format!("{}: expected a boolean", show(path)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn check_object(
+        &self,
+        schema: &Value,
+        value: &Value,
+        path: &str,
+        out: &mut Vec<String>,
+        depth: u32,
+    ) {
+        let Some(obj) = value.as_object() else {
+            out.push(format!("{}: expected an object", show(path)));
+            return;
+        };
+        let props = schema.get("properties").and_then(Value::as_object);
+        let additional = schema.get("additionalProperties");
+        for req in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if obj.get(req).is_none_or(Value::is_null) {
+                out.push(format!(
+                    "{}: missing required field",
+                    show(&join(path, req))
+                ));
+            }
+        }
+        let Some(props) = props else {
+            // A bare `type: object` is a free-form map (e.g. button `data`, `metadata`).
+            if let Some(add) = additional.filter(|a| a.is_object()) {
+                for (k, v) in obj {
+                    self.check(add, v, &join(path, k), out, depth + 1);
+                }
+            }
+            return;
+        };
+        for (k, v) in obj {
+            match props.get(k) {
+                Some(s) => self.check(s, v, &join(path, k), out, depth + 1),
+                None => match additional {
+                    Some(add) if add.is_object() => {
+                        self.check(add, v, &join(path, k), out, depth + 1)
+                    }
+                    Some(Value::Bool(true)) => {}
+                    _ => out.push(format!("{}: unknown field", show(&join(path, k)))),
+                },
+            }
+        }
+    }
+}
+
+fn is_integer_like(v: &Value, unsigned: bool) -> bool {
+    match v {
+        Value::Number(n) => {
+            if unsigned {
+                n.as_u64().is_some()
+            } else {
+                n.as_i64().is_some()
+            }
+        }
+        Value::String(s) => {
+            if unsigned {
+                s.parse::<u64>().is_ok()
+            } else {
+                s.parse::<i64>().is_ok()
+            }
+        }
+        _ => false,
+    }
+}
+
+fn as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64(),
+        // protojson accepts quoted integers for every integer type.
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn show(path: &str) -> &str {
+    if path.is_empty() {
+        "(body)"
+    } else {
+        path
+    }
+}
+
+/// Divar's rules that the OpenAPI cannot express: a button grid holds at most 3 rows of at
+/// most 3 buttons, and every action sets exactly one kind.
+pub fn check_button_grid(grid: &Value, path: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(rows) = grid.get("rows").and_then(Value::as_array) else {
+        return out;
+    };
+    if rows.len() > 3 {
+        out.push(format!(
+            "{path}.rows: at most 3 rows allowed, got {}",
+            rows.len()
+        ));
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let Some(buttons) = row.get("buttons").and_then(Value::as_array) else {
+            continue;
+        };
+        if buttons.len() > 3 {
+            out.push(format!(
+                "{path}.rows[{r}].buttons: at most 3 buttons per row allowed, got {}",
+                buttons.len()
+            ));
+        }
+        for (b, button) in buttons.iter().enumerate() {
+            let bpath = format!("{path}.rows[{r}].buttons[{b}].action");
+            match button.get("action").and_then(Value::as_object) {
+                None => out.push(format!("{bpath}: missing action")),
+                Some(a) => {
+                    let set = a.values().filter(|v| !v.is_null()).count();
+                    if set != 1 {
+                        out.push(format!(
+                            "{bpath}: exactly one action kind must be set, got {set}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Validate a request body for `(path template, method)`: JSON-parse, OpenAPI schema, then the
+/// button-grid rules on the given grid fields.
+pub fn validate_body(
+    path: &str,
+    method: &str,
+    body: &[u8],
+    grid_fields: &[&str],
+) -> Result<Value, Vec<String>> {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Err(vec![format!("(body): invalid JSON: {e}")]),
+    };
+    let api = spec();
+    let mut violations = match api.request_schema(path, method) {
+        Some(schema) => api.validate(schema, &value),
+        None => vec![format!("(spec): no request schema for {method} {path}")],
+    };
+    for field in grid_fields {
+        if let Some(grid) = value.get(*field).filter(|g| g.is_object()) {
+            violations.extend(check_button_grid(grid, field));
+        }
+    }
+    if violations.is_empty() {
+        Ok(value)
+    } else {
+        Err(violations)
+    }
+}

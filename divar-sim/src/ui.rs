@@ -1,0 +1,6 @@
+//! The chat UI placeholder (filled in below).
+use crate::AppState;
+use axum::Router;
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
