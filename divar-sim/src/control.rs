@@ -57,11 +57,14 @@ fn ok(v: Value) -> Response {
 }
 
 /// Parse an optional JSON body leniently: tests often POST without one.
-fn body<T: for<'de> Deserialize<'de> + Default>(raw: &axum::body::Bytes) -> Result<T, Response> {
+fn body<T: for<'de> Deserialize<'de> + Default>(
+    raw: &axum::body::Bytes,
+) -> Result<T, Box<Response>> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(raw).map_err(|e| control_error(400, format!("bad JSON body: {e}")))
+    serde_json::from_slice(raw)
+        .map_err(|e| Box::new(control_error(400, format!("bad JSON body: {e}"))))
 }
 
 async fn config(State(s): State<AppState>) -> Response {
@@ -94,7 +97,7 @@ struct UserBody {
 fn set_blocked(s: &AppState, raw: &axum::body::Bytes, blocked: bool) -> Response {
     let b: UserBody = match body(raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match s.lock().user_mut(&b.user_id) {
         Some(u) => {
@@ -116,7 +119,7 @@ async fn unblock(State(s): State<AppState>, raw: axum::body::Bytes) -> Response 
 async fn revoke(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let b: UserBody = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let notify = {
         let mut st = s.lock();
@@ -149,7 +152,7 @@ async fn revoke(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
 async fn expire_tokens(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let b: UserBody = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut st = s.lock();
     let now = st.now_ms();
@@ -167,7 +170,7 @@ async fn expire_tokens(State(s): State<AppState>, raw: axum::body::Bytes) -> Res
 async fn set_current_user(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let b: UserBody = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut st = s.lock();
     if st.user(&b.user_id).is_none() {
@@ -187,7 +190,7 @@ struct NewChat {
 async fn create_chat(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let req: NewChat = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let slug = s.config.app_slug.clone();
     let mut st = s.lock();
@@ -254,7 +257,7 @@ async fn launch(
 ) -> Response {
     let req: LaunchReq = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(seller) = parse_side(&req.side) else {
         return control_error(400, "side must be \"buyer\" or \"seller\"");
@@ -285,7 +288,7 @@ async fn user_message(
 ) -> Response {
     let req: UserMessage = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(seller) = parse_side(&req.side) else {
         return control_error(400, "side must be \"buyer\" or \"seller\"");
@@ -354,7 +357,7 @@ async fn press(
 ) -> Response {
     let req: PressReq = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (msg, ctx) = {
         let st = s.lock();
@@ -460,7 +463,7 @@ struct BotUserMessage {
 async fn bot_user_message(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let req: BotUserMessage = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (msg, events) = {
         let mut st = s.lock();
@@ -555,7 +558,7 @@ async fn approve(
 ) -> Response {
     let req: ApproveReq = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let result = oauth::decide(&mut s.lock(), &id, true, req.user_id.as_deref());
     match result {
@@ -582,7 +585,7 @@ struct MintReq {
 async fn mint_token(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let req: MintReq = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(e) = oauth::parse_scopes(&req.scopes.join(" ")) {
         return control_error(400, e);
@@ -674,7 +677,7 @@ struct AdvanceReq {
 async fn advance_clock(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     let req: AdvanceReq = match body(&raw) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut st = s.lock();
     st.clock_offset_ms += req.seconds * 1000;

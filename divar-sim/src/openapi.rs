@@ -151,10 +151,8 @@ impl OpenApi {
                     out.push(format!("{}: expected a number", show(path)));
                 }
             }
-            Some("boolean") => {
-                if !value.is_boolean() {
-                    out.push(format!("{}: expected a boolean", show(path)));
-                }
+            Some("boolean") if !value.is_boolean() => {
+                out.push(format!("{}: expected a boolean", show(path)));
             }
             _ => {}
         }
