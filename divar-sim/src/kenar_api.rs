@@ -590,3 +590,15 @@ pub fn rfc3339_from_micros(us: i64) -> String {
         sod % 60
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_matches_known_instants() {
+        assert_eq!(super::rfc3339_from_micros(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            super::rfc3339_from_micros(1_729_429_926_140_000),
+            "2024-10-20T13:12:06.140000Z"
+        );
+    }
+}

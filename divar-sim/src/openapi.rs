@@ -324,3 +324,60 @@ pub fn validate_body(
         Err(violations)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SEND: &str = "/v2/open-platform/conversations/{conversation_id}/messages";
+
+    fn check(body: serde_json::Value) -> Vec<String> {
+        match validate_body(
+            SEND,
+            "post",
+            body.to_string().as_bytes(),
+            &["sender_buttons"],
+        ) {
+            Ok(_) => vec![],
+            Err(v) => v,
+        }
+    }
+
+    #[test]
+    fn spec_resolves_request_bodies_including_component_refs() {
+        assert!(spec().request_schema(SEND, "post").is_some());
+        let bot = "/v1/open-platform/chat/bot/conversations/{conversation_id}/messages";
+        assert!(spec().request_schema(bot, "post").is_some());
+    }
+
+    #[test]
+    fn reports_paths_of_violations() {
+        assert!(check(json!({"message": "x"})).is_empty());
+        let v = check(json!({"message": "x", "type": "TEXT"}));
+        assert_eq!(v, vec!["type: unknown field".to_string()]);
+        let v = check(
+            json!({"message": "x", "sender_buttons": {"rows": [{"buttons": [{"action": {"open_direct_link": 1}}]}]}}),
+        );
+        assert_eq!(
+            v,
+            vec![
+                "sender_buttons.rows[0].buttons[0].action.open_direct_link: expected a string"
+                    .to_string()
+            ]
+        );
+        assert_eq!(
+            check(json!([])),
+            vec!["(body): expected an object".to_string()]
+        );
+        assert!(check(json!({"message": null}))[0].contains("message: missing required field"));
+    }
+
+    #[test]
+    fn scopes_come_from_the_spec() {
+        let (with_id, bare) = spec().oauth_scopes();
+        assert!(with_id.contains("CONVERSATION_SEND_MESSAGE"));
+        assert!(bare.contains("offline_access") && bare.contains("USER_ID"));
+        assert!(!bare.contains("CONVERSATION_SEND_MESSAGE"));
+    }
+}
