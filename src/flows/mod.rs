@@ -1,0 +1,6 @@
+//! What the add-on does, one module per flow. Each takes plain requests and the platform, and
+//! answers plain responses.
+
+pub mod divar_auth;
+pub mod launch;
+pub mod session;

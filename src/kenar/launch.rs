@@ -1,0 +1,447 @@
+//! The session-init ("server link") body Divar POSTs before opening our page, in both versions,
+//! normalised into one `LaunchContext`. The version is read from the body's shape, never from
+//! the `API-Version` header, which proxies drop when it is spelt `API_VERSION` (API.md §12.3).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::side::UserSide;
+
+/// Upper bounds on each field. Divar documents tighter ones (post token 10, conversation id 64);
+/// these leave headroom for a format change while bounding what we store and sign.
+const MAX_SOURCE: usize = 32;
+const MAX_POST_TOKEN: usize = 32;
+const MAX_ID: usize = 128;
+/// What our own buttons put in `data` comes back here; kept small because it rides in the handle.
+pub const MAX_EXTRA_DATA_BYTES: usize = 4 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PayloadVersion {
+    #[serde(rename = "v1")]
+    V1,
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// Where the person came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Source {
+    /// The chat's add-ons menu.
+    Chat,
+    /// A button (`open_server_link`) on a message we posted.
+    ChatMessageAction,
+    PostAddon,
+    /// The v1 body carried no source; it was always a chat launch.
+    Legacy,
+    /// A source Divar added after this was written; kept, not refused.
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl Source {
+    fn parse(raw: &str) -> Self {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "CHAT" => Source::Chat,
+            "CHAT_MESSAGE_ACTION" => Source::ChatMessageAction,
+            // The doc's own table spells it POST_ADODN.
+            "POST_ADDON" | "POST_ADODN" => Source::PostAddon,
+            other => Source::Other(other.to_string()),
+        }
+    }
+
+    fn is_chat(&self) -> bool {
+        matches!(self, Source::Chat | Source::ChatMessageAction)
+    }
+}
+
+/// A launch, as every later step sees it, whichever body version Divar sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaunchContext {
+    pub version: PayloadVersion,
+    pub source: Source,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub post_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conversation_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_side: Option<UserSide>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_id: Option<String>,
+    /// v1 only: the other person in the chat.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub peer_id: Option<String>,
+    /// The `data` of the button that opened us (`extra_data`, `provider_data` or v1's
+    /// `extra_data.provider_data`), as Divar passed it back.
+    #[serde(skip_serializing_if = "Map::is_empty", default)]
+    pub extra_data: Map<String, Value>,
+    /// v1 location-message launches: latitude and longitude as Divar sent them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub location: Option<Location>,
+}
+
+impl LaunchContext {
+    /// Issue divar-ir/kenar-docs#190: for a buyer, `conversation_id` has been seen equal to the
+    /// post token, which cannot tell two buyers apart. Flows that key state on the conversation
+    /// check this first.
+    pub fn conversation_is_post_token(&self) -> bool {
+        matches!((&self.conversation_id, &self.post_token), (Some(c), Some(p)) if c == p)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    #[error("the body is not valid JSON")]
+    NotJson,
+    #[error("the body must be a JSON object")]
+    NotObject,
+    #[error("invalid field {field}: {why}")]
+    Field { field: &'static str, why: &'static str },
+}
+
+fn field(field: &'static str, why: &'static str) -> LaunchError {
+    LaunchError::Field { field, why }
+}
+
+/// A string field that may be absent, `null` or empty (all the same to us), bounded in length.
+fn opt_str(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
+    match obj.get(name) {
+        Some(Value::Number(_)) => Err(field(name, "must be a string")),
+        _ => opt_id(obj, name, max),
+    }
+}
+
+/// Like `opt_str`, for user ids: a sender that serialises a numeric id as a number still
+/// means the id.
+fn opt_id(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.len() > max => Err(field(name, "is too long")),
+        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(field(name, "must be a string")),
+    }
+}
+
+fn opt_object<'a>(
+    obj: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a Map<String, Value>>, LaunchError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(m)) => Ok(Some(m)),
+        Some(_) => Err(field(name, "must be an object")),
+    }
+}
+
+/// `{"id": "…"}` in v1's `supplier` / `demand` (the Oct-2023 doc capitalised `Supplier`).
+fn party_id(obj: &Map<String, Value>, names: [&'static str; 2]) -> Result<Option<String>, LaunchError> {
+    for name in names {
+        if let Some(party) = opt_object(obj, name)? {
+            return opt_id(party, "id", MAX_ID);
+        }
+    }
+    Ok(None)
+}
+
+fn detect_version(obj: &Map<String, Value>) -> PayloadVersion {
+    let has = |k: &str| obj.get(k).is_some_and(|v| !v.is_null());
+    if has("source") || has("user_side") {
+        PayloadVersion::V2
+    } else if ["callback_url", "peer_id", "supplier", "Supplier", "demand"]
+        .iter()
+        .any(|k| has(k))
+    {
+        PayloadVersion::V1
+    } else {
+        PayloadVersion::V2
+    }
+}
+
+/// Latitude and longitude, as the text Divar sent.
+pub type Location = (String, String);
+
+/// Our button data and, for v1 location launches, the location, from wherever Divar put them.
+fn extra_data(obj: &Map<String, Value>) -> Result<(Map<String, Value>, Option<Location>), LaunchError> {
+    let mut data = Map::new();
+    let mut location = None;
+    if let Some(extra) = opt_object(obj, "extra_data")? {
+        for (k, v) in extra {
+            match (k.as_str(), v) {
+                ("provider_data", Value::Object(inner)) => data.extend(inner.clone()),
+                ("provider_data", Value::Null) => {}
+                ("location", Value::Object(loc)) => {
+                    let coord = |name| match loc.get(name) {
+                        Some(Value::String(s)) => Some(s.clone()),
+                        Some(Value::Number(n)) => Some(n.to_string()),
+                        _ => None,
+                    };
+                    location = coord("latitude").zip(coord("longitude"));
+                }
+                _ => {
+                    data.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    if let Some(provider) = opt_object(obj, "provider_data")? {
+        data.extend(provider.clone());
+    }
+    let size = serde_json::to_string(&data).map(|s| s.len()).unwrap_or(usize::MAX);
+    if size > MAX_EXTRA_DATA_BYTES {
+        return Err(field("extra_data", "is larger than 4 KiB"));
+    }
+    Ok((data, location))
+}
+
+/// Parses a session-init body of either version. Unknown fields are ignored.
+pub fn parse_launch(body: &[u8]) -> Result<LaunchContext, LaunchError> {
+    let value: Value = serde_json::from_slice(body).map_err(|_| LaunchError::NotJson)?;
+    let obj = value.as_object().ok_or(LaunchError::NotObject)?;
+    let version = detect_version(obj);
+    let post_token = opt_str(obj, "post_token", MAX_POST_TOKEN)?;
+    let conversation_id = opt_str(obj, "conversation_id", MAX_ID)?;
+    let user_id = opt_id(obj, "user_id", MAX_ID)?;
+    let (extra_data, location) = extra_data(obj)?;
+
+    match version {
+        PayloadVersion::V2 => {
+            let source = opt_str(obj, "source", MAX_SOURCE)?
+                .map(|s| Source::parse(&s))
+                .ok_or(field("source", "is required"))?;
+            let user_side = match opt_str(obj, "user_side", 50)? {
+                None => None,
+                Some(raw) => Some(UserSide::parse(&raw).ok_or(field("user_side", "must be SUPPLY or DEMAND"))?),
+            };
+            if source.is_chat() && conversation_id.is_none() {
+                return Err(field("conversation_id", "is required for a chat launch"));
+            }
+            if source == Source::PostAddon && post_token.is_none() {
+                return Err(field("post_token", "is required for a post add-on launch"));
+            }
+            Ok(LaunchContext {
+                version,
+                source,
+                post_token,
+                conversation_id,
+                user_side,
+                user_id,
+                peer_id: None,
+                extra_data,
+                location,
+            })
+        }
+        PayloadVersion::V1 => {
+            let post_token = post_token.ok_or(field("post_token", "is required"))?;
+            let user_id = user_id.ok_or(field("user_id", "is required"))?;
+            let supplier = party_id(obj, ["supplier", "Supplier"])?;
+            let demand = party_id(obj, ["demand", "Demand"])?;
+            let user_side = if supplier.as_deref() == Some(user_id.as_str()) {
+                Some(UserSide::Supply)
+            } else if demand.as_deref() == Some(user_id.as_str()) {
+                Some(UserSide::Demand)
+            } else {
+                None
+            };
+            Ok(LaunchContext {
+                version,
+                source: Source::Legacy,
+                post_token: Some(post_token),
+                conversation_id,
+                user_side,
+                user_id: Some(user_id),
+                peer_id: opt_id(obj, "peer_id", MAX_ID)?,
+                extra_data,
+                location,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(v: Value) -> Result<LaunchContext, LaunchError> {
+        parse_launch(v.to_string().as_bytes())
+    }
+
+    #[test]
+    fn v2_documented_example() {
+        let ctx = parse(json!({
+            "source": "CHAT",
+            "post_token": "wZC44q5D",
+            "conversation_id": "6b3d5cf7-9291-4fa9-892a-9d07e300daea",
+            "user_side": "Supply",
+            "extra_data": {"your_key_1": "your value"},
+            "user_id": "6GqmD76dle5NpJySqnBX8seTpt6uVtzqaNTNJU1ettI="
+        }))
+        .expect("valid");
+        assert_eq!(ctx.version, PayloadVersion::V2);
+        assert_eq!(ctx.source, Source::Chat);
+        assert_eq!(ctx.post_token.as_deref(), Some("wZC44q5D"));
+        assert_eq!(
+            ctx.conversation_id.as_deref(),
+            Some("6b3d5cf7-9291-4fa9-892a-9d07e300daea")
+        );
+        assert_eq!(ctx.user_side, Some(UserSide::Supply));
+        assert_eq!(ctx.extra_data.get("your_key_1"), Some(&json!("your value")));
+        assert!(!ctx.conversation_is_post_token());
+    }
+
+    #[test]
+    fn v2_tolerates_casing_provider_data_nulls_and_unknown_fields() {
+        let ctx = parse(json!({
+            "source": "chat_message_action",
+            "post_token": null,
+            "conversation_id": "c-1",
+            "user_side": "DEMAND",
+            "provider_data": {"proposal": "p1"},
+            "user_id": null,
+            "brand_new_field": {"nested": true},
+            "completion_url": "https://evil.example/"
+        }))
+        .expect("valid");
+        assert_eq!(ctx.source, Source::ChatMessageAction);
+        assert_eq!(ctx.user_side, Some(UserSide::Demand));
+        assert_eq!(ctx.post_token, None);
+        assert_eq!(ctx.user_id, None);
+        assert_eq!(ctx.extra_data.get("proposal"), Some(&json!("p1")));
+        let stored = serde_json::to_string(&ctx).expect("ser");
+        assert!(
+            !stored.contains("evil.example"),
+            "a return URL in the body is never kept"
+        );
+    }
+
+    #[test]
+    fn v2_missing_user_side_and_extra_data_are_fine() {
+        let ctx = parse(json!({"source": "CHAT", "conversation_id": "c"})).expect("valid");
+        assert_eq!(ctx.user_side, None);
+        assert!(ctx.extra_data.is_empty());
+    }
+
+    #[test]
+    fn v2_post_addon_typo_and_future_sources() {
+        let ctx = parse(json!({"source": "POST_ADODN", "post_token": "AZTH74V2"})).expect("valid");
+        assert_eq!(ctx.source, Source::PostAddon);
+        let ctx = parse(json!({"source": "MY_DIVAR"})).expect("valid");
+        assert_eq!(ctx.source, Source::Other("MY_DIVAR".into()));
+        assert_eq!(serde_json::to_value(&ctx.source).expect("ser"), json!("MY_DIVAR"));
+    }
+
+    #[test]
+    fn v2_buyer_conversation_equal_to_post_token_is_flagged() {
+        let ctx =
+            parse(json!({"source": "CHAT", "post_token": "wZC44q5D", "conversation_id": "wZC44q5D"})).expect("ok");
+        assert!(ctx.conversation_is_post_token());
+    }
+
+    #[test]
+    fn version_comes_from_the_body_not_a_header() {
+        let v1 = parse(json!({"post_token": "p", "user_id": "u", "peer_id": "q"})).expect("v1");
+        assert_eq!(v1.version, PayloadVersion::V1);
+        let v2 = parse(json!({"user_side": "supply", "source": "CHAT", "conversation_id": "c"})).expect("v2");
+        assert_eq!(v2.version, PayloadVersion::V2);
+    }
+
+    #[test]
+    fn v1_documented_body() {
+        let ctx = parse(json!({
+            "extra_data": {"provider_data": {"k": "v"}},
+            "callback_url": "https://open-platform-redirect.divar.ir/completion",
+            "post_token": "post-token",
+            "conversation_id": "813d3106-dcb8-4283-b2a3-29e8edcc4dbc",
+            "user_id": "demand_id",
+            "peer_id": "supplier_id",
+            "supplier": {"id": "supplier_id"},
+            "demand": {"id": "demand_id"}
+        }))
+        .expect("valid");
+        assert_eq!(ctx.version, PayloadVersion::V1);
+        assert_eq!(ctx.source, Source::Legacy);
+        assert_eq!(ctx.user_side, Some(UserSide::Demand));
+        assert_eq!(ctx.peer_id.as_deref(), Some("supplier_id"));
+        assert_eq!(ctx.extra_data.get("k"), Some(&json!("v")));
+        assert_eq!(
+            ctx.conversation_id.as_deref(),
+            Some("813d3106-dcb8-4283-b2a3-29e8edcc4dbc")
+        );
+    }
+
+    #[test]
+    fn v1_capital_supplier_location_and_no_conversation() {
+        let ctx = parse(json!({
+            "extra_data": {"location": {"latitude": "35.7", "longitude": 51.348}},
+            "callback_url": "x",
+            "post_token": "p",
+            "user_id": "s1",
+            "Supplier": {"id": "s1"},
+            "demand": {"id": "d1"}
+        }))
+        .expect("valid");
+        assert_eq!(ctx.user_side, Some(UserSide::Supply));
+        assert_eq!(ctx.location, Some(("35.7".into(), "51.348".into())));
+        assert_eq!(ctx.conversation_id, None);
+        assert!(ctx.extra_data.is_empty());
+    }
+
+    #[test]
+    fn malformed_bodies_name_the_problem() {
+        assert_eq!(parse_launch(b"not json"), Err(LaunchError::NotJson));
+        assert_eq!(parse_launch(b""), Err(LaunchError::NotJson));
+        assert_eq!(parse(json!([1, 2])), Err(LaunchError::NotObject));
+        assert_eq!(parse(json!("CHAT")), Err(LaunchError::NotObject));
+        let err = |v| match parse(v) {
+            Err(LaunchError::Field { field, .. }) => field,
+            other => panic!("expected a field error, got {other:?}"),
+        };
+        assert_eq!(err(json!({})), "source");
+        assert_eq!(err(json!({"source": "CHAT"})), "conversation_id");
+        assert_eq!(err(json!({"source": "POST_ADDON"})), "post_token");
+        assert_eq!(err(json!({"source": 5, "conversation_id": "c"})), "source");
+        assert_eq!(
+            err(json!({"source": "CHAT", "conversation_id": "c", "user_side": "both"})),
+            "user_side"
+        );
+        assert_eq!(
+            err(json!({"source": "CHAT", "conversation_id": ["c"]})),
+            "conversation_id"
+        );
+        assert_eq!(
+            err(json!({"source": "CHAT", "conversation_id": "c".repeat(129)})),
+            "conversation_id"
+        );
+        assert_eq!(
+            err(json!({"source": "CHAT", "conversation_id": "c", "extra_data": "x"})),
+            "extra_data"
+        );
+        assert_eq!(
+            err(json!({"source": "CHAT", "conversation_id": "c", "extra_data": {"k": "x".repeat(5000)}})),
+            "extra_data"
+        );
+        assert_eq!(err(json!({"peer_id": "q", "user_id": "u"})), "post_token");
+        assert_eq!(err(json!({"peer_id": "q", "post_token": "p"})), "user_id");
+        assert_eq!(
+            err(json!({"peer_id": "q", "post_token": "p", "user_id": "u", "supplier": "s"})),
+            "supplier"
+        );
+    }
+
+    #[test]
+    fn numeric_ids_are_kept_as_text() {
+        let ctx = parse(json!({"post_token": "p", "user_id": 42, "peer_id": 7})).expect("valid");
+        assert_eq!(ctx.user_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn context_round_trips_through_storage() {
+        let ctx =
+            parse(json!({"source": "CHAT", "conversation_id": "c", "user_side": "Supply", "extra_data": {"a": "b"}}))
+                .expect("valid");
+        let back: LaunchContext = serde_json::from_str(&serde_json::to_string(&ctx).expect("ser")).expect("de");
+        assert_eq!(back, ctx);
+    }
+}

@@ -1,0 +1,123 @@
+//! The worker's own routes, as a typed table. The static page and its assets never reach the
+//! worker: `wrangler.toml` sends only these paths to it (`run_worker_first`).
+
+use crate::config::Config;
+use crate::error::{AppError, AppResult};
+use crate::flows;
+use crate::platform::Platform;
+use crate::web::{Method, Request, Response};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    SessionInit,
+    Session,
+    ReturnToDivar,
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Option<Self> {
+        Some(match path.trim_end_matches('/') {
+            "/healthz" => Route::Health,
+            "/divar/session-init" => Route::SessionInit,
+            "/api/session" => Route::Session,
+            "/return" => Route::ReturnToDivar,
+            _ => return None,
+        })
+    }
+
+    fn allowed(self) -> &'static str {
+        match self {
+            Route::SessionInit => "POST",
+            Route::Health | Route::Session | Route::ReturnToDivar => "GET",
+        }
+    }
+}
+
+/// Turns a request into a response; never fails and never panics on input.
+pub async fn handle<P: Platform>(
+    p: &P,
+    config: &Result<Config, crate::config::ConfigError>,
+    req: &Request,
+) -> Response {
+    match dispatch(p, config, req).await {
+        Ok(response) => response,
+        Err(error) => {
+            if error.status() >= 500 {
+                p.log(&format!("error on {}: {error}", req.path));
+            }
+            error.to_response()
+        }
+    }
+}
+
+async fn dispatch<P: Platform>(
+    p: &P,
+    config: &Result<Config, crate::config::ConfigError>,
+    req: &Request,
+) -> AppResult<Response> {
+    let route = Route::parse(&req.path).ok_or(AppError::NotFound)?;
+    let method_ok = match route.allowed() {
+        "POST" => req.method == Method::Post,
+        _ => matches!(req.method, Method::Get | Method::Head),
+    };
+    if !method_ok {
+        return Err(AppError::MethodNotAllowed(route.allowed()));
+    }
+    if route == Route::Health {
+        return Ok(Response::json(200, &serde_json::json!({"ok": true})));
+    }
+    let cfg = config.as_ref().map_err(|e| AppError::Config(e.clone()))?;
+    match route {
+        Route::Health => unreachable!("answered above"),
+        Route::SessionInit => flows::launch::session_init(p, cfg, req).await,
+        Route::Session => flows::session::get_session(p, cfg, req).await,
+        // The one way back to Divar: its fixed completion URL, from configuration only.
+        Route::ReturnToDivar => Ok(Response::redirect(303, cfg.completion_url.as_str())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::dev_config;
+    use crate::config::ConfigError;
+    use crate::testkit::TestPlatform;
+
+    fn call(config: &Result<Config, ConfigError>, req: Request) -> Response {
+        pollster::block_on(handle(&TestPlatform::default(), config, &req))
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods_are_json_4xx() {
+        let cfg = Ok(dev_config());
+        let r = call(&cfg, Request::new(Method::Get, "/divar/nothing"));
+        assert_eq!((r.status, r.json_body()["error"].as_str()), (404, Some("not_found")));
+        let r = call(&cfg, Request::new(Method::Get, "/divar/session-init"));
+        assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+        let r = call(&cfg, Request::new(Method::Other("DELETE".into()), "/api/session"));
+        assert_eq!(r.status, 405);
+    }
+
+    #[test]
+    fn return_goes_only_to_the_configured_completion_url() {
+        let r = call(
+            &Ok(dev_config()),
+            Request::new(Method::Get, "/return?to=https://evil.example").with_header("host", "evil.example"),
+        );
+        assert_eq!(r.status, 303);
+        assert_eq!(r.header("location"), Some("http://127.0.0.1:8790/completion"));
+    }
+
+    #[test]
+    fn misconfiguration_is_a_named_500_but_health_still_answers() {
+        let cfg = Err(ConfigError::Missing("SESSION_SIGNING_KEY"));
+        let r = call(&cfg, Request::new(Method::Post, "/divar/session-init"));
+        assert_eq!(r.status, 500);
+        assert!(r.json_body()["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("SESSION_SIGNING_KEY"));
+        assert_eq!(call(&cfg, Request::new(Method::Get, "/healthz")).status, 200);
+    }
+}
