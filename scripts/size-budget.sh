@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Fails when the gzipped upload that `wrangler deploy` would send exceeds the budget.
+# The budget lives here, in the repository, so raising it is a reviewed change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUDGET_KIB=300
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+log=$(WRANGLER_SEND_METRICS=false npx wrangler deploy --dry-run --outdir "$out" 2>&1) || { echo "$log"; exit 1; }
+line=$(grep -Eo 'Total Upload: [0-9.]+ KiB / gzip: [0-9.]+ KiB' <<<"$log" | tail -1)
+[ -n "$line" ] || { echo "$log"; echo "size-budget: could not read the upload size" >&2; exit 1; }
+gzip_kib=$(sed -E 's/.*gzip: ([0-9.]+) KiB/\1/' <<<"$line")
+echo "size-budget: $line (budget: gzip ≤ $BUDGET_KIB KiB)"
+awk -v s="$gzip_kib" -v b="$BUDGET_KIB" 'BEGIN { exit !(s <= b) }' || {
+  echo "size-budget: FAILED — the gzipped upload is $gzip_kib KiB, over the $BUDGET_KIB KiB budget" >&2
+  exit 1
+}

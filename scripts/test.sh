@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test: lints, the worker's native unit tests, the simulator's tests, the wasm build
+# with its size budget, and the end-to-end and browser tests (real worker on `wrangler dev`
+# against the simulator, driven over HTTP and in headless Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --browser
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo fmt --manifest-path divar-sim/Cargo.toml --all -- --check
+cargo clippy --quiet --all-targets -- -D warnings
+cargo clippy --quiet --target wasm32-unknown-unknown --lib -- -D warnings
+cargo clippy --quiet --manifest-path divar-sim/Cargo.toml --all-targets -- -D warnings
+
+step "worker unit tests (native)"
+cargo test --quiet
+
+step "simulator tests"
+cargo test --quiet --manifest-path divar-sim/Cargo.toml
+
+step "wasm build and upload size budget"
+bash scripts/build.sh
+bash scripts/size-budget.sh
+
+step "end-to-end and browser tests"
+export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+node --test --test-concurrency=1 tests/e2e/
