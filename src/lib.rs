@@ -5,6 +5,7 @@
 //! → `platform` (the traits the glue implements). See the README's design section.
 
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod flows;
 pub mod handle;

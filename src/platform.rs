@@ -14,6 +14,42 @@ pub type Deferred = Pin<Box<dyn Future<Output = ()> + 'static>>;
 #[error("key-value store failed: {0}")]
 pub struct KvError(pub String);
 
+/// An outgoing HTTP call. Every call carries its own timeout: nothing we send may hang a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub timeout_ms: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl OutResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("timed out")]
+    Timeout,
+    #[error("network error: {0}")]
+    Network(String),
+}
+
+#[allow(async_fn_in_trait)]
+pub trait Http: Clone + 'static {
+    async fn send(&self, req: OutRequest) -> Result<OutResponse, HttpError>;
+}
+
 /// Workers KV as the app sees it: eventually consistent strings with a TTL. Single-threaded
 /// wasm never needs `Send` futures, so plain `async fn` is the right shape here.
 #[allow(async_fn_in_trait)]
@@ -21,12 +57,18 @@ pub trait Kv: Clone + 'static {
     async fn get(&self, key: &str) -> Result<Option<String>, KvError>;
     async fn put(&self, key: &str, value: &str, ttl: Ttl) -> Result<(), KvError>;
     async fn delete(&self, key: &str) -> Result<(), KvError>;
+    /// Up to `limit` keys under `prefix`. Eventually consistent, like everything in KV.
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError>;
 }
 
 /// Everything a request handler may touch besides its input.
+#[allow(async_fn_in_trait)]
 pub trait Platform {
     type Kv: Kv;
+    type Http: Http;
     fn kv(&self) -> &Self::Kv;
+    fn http(&self) -> &Self::Http;
+    async fn sleep_ms(&self, ms: u64);
     /// Milliseconds since the Unix epoch. `SystemTime::now()` panics on wasm32, hence this.
     fn now_ms(&self) -> u64;
     /// Runs `task` after the response is sent; the response never waits for it.

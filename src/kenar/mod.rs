@@ -1,4 +1,7 @@
-//! Divar's protocol as plain Rust types: what Divar sends us and what we send it. Pure: no I/O.
+//! Divar's protocol as plain Rust types: what Divar sends us and what we send it.
 
+pub mod client;
 pub mod launch;
+pub mod message;
+pub mod oauth;
 pub mod side;

@@ -1,0 +1,216 @@
+//! Calls to the Kenar API and Divar's token endpoint over the platform's `Http`. Every call has
+//! a timeout; transient failures (429, 5xx, timeouts) are retried a bounded number of times with
+//! backoff, honouring `Retry-After`; the answer is mapped to what the flow must do next.
+
+use crate::kenar::message::ConversationMessage;
+use crate::kenar::oauth::{parse_token_answer, TokenAnswer, TokenError};
+use crate::platform::{Http, HttpError, OutRequest, OutResponse, Platform};
+use crate::web::percent_encode;
+
+/// Per call. Divar's p99 is far below; a hang must not eat the person's patience.
+pub const CALL_TIMEOUT_MS: u32 = 5_000;
+/// Attempts within one request, the first included. What still fails waits in the outbox.
+pub const MAX_ATTEMPTS: u32 = 3;
+/// Longer waits than this are not spent inside a request; the outbox retries later instead.
+pub const MAX_INLINE_WAIT_MS: u64 = 2_000;
+const BACKOFF_MS: [u64; 2] = [250, 1_000];
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// 412 code 9: blocked by the other side, or either person is restricted. Permanent.
+    #[error("the recipient cannot receive messages")]
+    RecipientRestricted,
+    /// 401/403: the grant was revoked or does not cover this conversation. Ask again.
+    #[error("the permission was revoked or does not cover this")]
+    PermissionRejected,
+    /// Divar refused the message itself (400, 404): retrying the same bytes cannot help.
+    #[error("Divar refused the message: {0}")]
+    Rejected(String),
+    /// Worth retrying later.
+    #[error("Divar is unavailable: {reason}")]
+    Transient { reason: String, retry_after_secs: Option<u64> },
+}
+
+fn retry_after_secs(resp: &OutResponse) -> Option<u64> {
+    resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+/// Divar's gRPC-gateway error body `{code, message}`.
+fn rpc_error(body: &str) -> (Option<i64>, String) {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let code = v.get("code").and_then(|c| c.as_i64());
+    let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("").chars().take(200).collect();
+    (code, message)
+}
+
+fn classify(result: Result<OutResponse, HttpError>) -> Result<(), SendError> {
+    let resp = match result {
+        Ok(resp) => resp,
+        Err(HttpError::Timeout) => {
+            return Err(SendError::Transient { reason: "timed out".into(), retry_after_secs: None })
+        }
+        Err(HttpError::Network(_)) => {
+            return Err(SendError::Transient { reason: "network error".into(), retry_after_secs: None })
+        }
+    };
+    let (code, message) = rpc_error(&resp.body);
+    match resp.status {
+        200..=299 => Ok(()),
+        412 if code == Some(9) || code.is_none() => Err(SendError::RecipientRestricted),
+        401 | 403 => Err(SendError::PermissionRejected),
+        429 => Err(SendError::Transient { reason: "rate limited".into(), retry_after_secs: retry_after_secs(&resp) }),
+        500..=599 => Err(SendError::Transient {
+            reason: format!("http {}", resp.status),
+            retry_after_secs: retry_after_secs(&resp),
+        }),
+        status => Err(SendError::Rejected(format!("http {status}: {message}"))),
+    }
+}
+
+pub struct KenarClient<'a, P: Platform> {
+    pub platform: &'a P,
+    pub api_base: &'a str,
+    pub api_key: &'a str,
+}
+
+impl<P: Platform> KenarClient<'_, P> {
+    /// `POST /v2/open-platform/conversations/{id}/messages` on behalf of the token's owner.
+    pub async fn send_conversation_message(
+        &self,
+        conversation_id: &str,
+        access_token: &str,
+        message: &ConversationMessage,
+    ) -> Result<(), SendError> {
+        let body = serde_json::to_string(message).map_err(|e| SendError::Rejected(e.to_string()))?;
+        let request = OutRequest {
+            method: "POST",
+            url: format!("{}/v2/open-platform/conversations/{}/messages", self.api_base, percent_encode(conversation_id)),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-api-key".into(), self.api_key.into()),
+                ("authorization".into(), format!("Bearer {access_token}")),
+            ],
+            body: Some(body),
+            timeout_ms: CALL_TIMEOUT_MS,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = classify(self.platform.http().send(request.clone()).await);
+            let wait_ms = match &outcome {
+                Err(SendError::Transient { retry_after_secs, .. }) if attempt < MAX_ATTEMPTS => {
+                    let backoff = BACKOFF_MS[(attempt as usize - 1).min(BACKOFF_MS.len() - 1)];
+                    retry_after_secs.map(|s| s * 1000).unwrap_or(backoff)
+                }
+                _ => return outcome,
+            };
+            if wait_ms > MAX_INLINE_WAIT_MS {
+                return outcome;
+            }
+            self.platform.sleep_ms(wait_ms).await;
+        }
+    }
+}
+
+/// Posts a form to Divar's token endpoint and reads the answer. One retry on a transient error:
+/// a code is single-use, but a request that never reached Divar did not use it.
+pub async fn token_request<H: Http>(http: &H, oauth_base: &str, form: String) -> Result<TokenAnswer, TokenError> {
+    let request = OutRequest {
+        method: "POST",
+        url: format!("{oauth_base}/oauth2/token"),
+        headers: vec![
+            ("content-type".into(), "application/x-www-form-urlencoded".into()),
+            ("accept".into(), "application/json".into()),
+        ],
+        body: Some(form),
+        timeout_ms: CALL_TIMEOUT_MS,
+    };
+    match http.send(request).await {
+        Ok(resp) => parse_token_answer(resp.status, &resp.body),
+        Err(e) => Err(TokenError::Unavailable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kenar::message::ButtonGrid;
+    use crate::testkit::TestPlatform;
+
+    fn msg() -> ConversationMessage {
+        ConversationMessage {
+            message: "hi".into(),
+            sender_buttons: ButtonGrid::default(),
+            receiver_buttons: ButtonGrid::default(),
+        }
+    }
+
+    fn send(p: &TestPlatform) -> Result<(), SendError> {
+        let client = KenarClient { platform: p, api_base: "http://kenar", api_key: "k" };
+        pollster::block_on(client.send_conversation_message("c/1", "tok", &msg()))
+    }
+
+    #[test]
+    fn sends_the_documented_request() {
+        let p = TestPlatform::default();
+        p.http.reply(200, r#"{"status":200,"message":"success"}"#);
+        assert_eq!(send(&p), Ok(()));
+        let sent = p.http.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].url, "http://kenar/v2/open-platform/conversations/c%2F1/messages");
+        assert!(sent[0].headers.contains(&("x-api-key".into(), "k".into())));
+        assert!(sent[0].headers.contains(&("authorization".into(), "Bearer tok".into())));
+        assert_eq!(sent[0].body.as_deref(), Some(r#"{"message":"hi"}"#));
+        assert_eq!(sent[0].timeout_ms, CALL_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn retries_transient_failures_then_succeeds() {
+        let p = TestPlatform::default();
+        p.http.reply(500, "{}");
+        p.http.fail(HttpError::Timeout);
+        p.http.reply(200, "{}");
+        assert_eq!(send(&p), Ok(()));
+        assert_eq!(p.http.sent().len(), 3);
+        assert_eq!(*p.slept.borrow(), vec![250, 1000]);
+    }
+
+    #[test]
+    fn gives_up_after_the_attempt_budget() {
+        let p = TestPlatform::default();
+        for _ in 0..5 {
+            p.http.reply(503, "{}");
+        }
+        assert!(matches!(send(&p), Err(SendError::Transient { .. })));
+        assert_eq!(p.http.sent().len(), MAX_ATTEMPTS as usize);
+    }
+
+    #[test]
+    fn honours_short_retry_after_and_defers_long_ones() {
+        let p = TestPlatform::default();
+        p.http.reply_with_header(429, "{}", "retry-after", "1");
+        p.http.reply(200, "{}");
+        assert_eq!(send(&p), Ok(()));
+        assert_eq!(*p.slept.borrow(), vec![1000]);
+
+        let p = TestPlatform::default();
+        p.http.reply_with_header(429, r#"{"code":8}"#, "retry-after", "30");
+        assert_eq!(send(&p), Err(SendError::Transient { reason: "rate limited".into(), retry_after_secs: Some(30) }));
+        assert_eq!(p.http.sent().len(), 1, "a long wait is left to the outbox");
+    }
+
+    #[test]
+    fn permanent_answers_are_not_retried() {
+        for (status, body, expected) in [
+            (412, r#"{"code":9,"message":"message delivery failed due to recipient's restriction"}"#, SendError::RecipientRestricted),
+            (401, r#"{"code":16}"#, SendError::PermissionRejected),
+            (403, r#"{"code":7}"#, SendError::PermissionRejected),
+            (400, r#"{"code":3,"message":"bad grid"}"#, SendError::Rejected("http 400: bad grid".into())),
+        ] {
+            let p = TestPlatform::default();
+            p.http.reply(status, body);
+            assert_eq!(send(&p), Err(expected));
+            assert_eq!(p.http.sent().len(), 1);
+        }
+    }
+}

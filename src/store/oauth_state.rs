@@ -1,0 +1,52 @@
+//! OAuth `state` values awaiting their callback: random, bound to the session that asked,
+//! holding the PKCE verifier, single-use, and short-lived.
+//!
+//! Single use is enforced by deleting on first read. KV is eventually consistent, so a replay
+//! that reaches another location within ~60 s may still find the record there; the code it
+//! carries is single-use at Divar too, so such a replay cannot mint a second grant. A Durable
+//! Object would make it strict.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{digest_hex, Sealer};
+use crate::kenar::launch::LaunchContext;
+use crate::platform::{Kv, KvError};
+use crate::store::sealed;
+use crate::ttl::Ttl;
+
+/// Time to read the consent page and decide.
+pub const STATE_TTL_SECS: u64 = 600;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingAuthorization {
+    pub session_id: String,
+    pub context: LaunchContext,
+    pub grant_key: String,
+    pub verifier: Option<String>,
+    pub created_at_ms: u64,
+}
+
+fn key(state: &str) -> String {
+    format!("oauth-state:{}", digest_hex(&["oauth-state", state]))
+}
+
+pub async fn save<K: Kv>(kv: &K, sealer: &Sealer, state: &str, pending: &PendingAuthorization) -> Result<(), KvError> {
+    let ttl = Ttl::from_secs(STATE_TTL_SECS).map_err(|e| KvError(e.to_string()))?;
+    sealed::put(kv, sealer, &key(state), pending, ttl).await
+}
+
+/// Returns the pending authorization and forgets it, so the same state never works twice.
+pub async fn take<K: Kv>(
+    kv: &K,
+    sealer: &Sealer,
+    state: &str,
+    now_ms: u64,
+) -> Result<Option<PendingAuthorization>, KvError> {
+    let key = key(state);
+    let found: Option<PendingAuthorization> = sealed::get(kv, sealer, &key).await?;
+    if found.is_some() {
+        kv.delete(&key).await?;
+    }
+    // KV may keep an entry up to a minute past its TTL; the record's own age is authoritative.
+    Ok(found.filter(|p| now_ms.saturating_sub(p.created_at_ms) <= STATE_TTL_SECS * 1000))
+}
