@@ -41,7 +41,10 @@ impl Pkce {
         let mut raw = [0u8; 32];
         random_bytes(&mut raw).map_err(|_| RandomFailed)?;
         let verifier = b64url(&raw);
-        Ok(Pkce { challenge: challenge_for(&verifier), verifier })
+        Ok(Pkce {
+            challenge: challenge_for(&verifier),
+            verifier,
+        })
     }
 }
 
@@ -68,14 +71,22 @@ const NONCE_LEN: usize = 12;
 impl Sealer {
     pub fn new(key: &[u8; 32]) -> Self {
         // A 32-byte key always fits AES-256.
-        Sealer { cipher: Aes256Gcm::new(key.into()) }
+        Sealer {
+            cipher: Aes256Gcm::new(key.into()),
+        }
     }
 
     pub fn seal(&self, plaintext: &[u8], bound_to: &str) -> Result<String, SealError> {
         let mut nonce = [0u8; NONCE_LEN];
         random_bytes(&mut nonce).map_err(|_| SealError::Seal)?;
-        let payload = aes_gcm::aead::Payload { msg: plaintext, aad: bound_to.as_bytes() };
-        let sealed = self.cipher.encrypt(&Nonce::from(nonce), payload).map_err(|_| SealError::Seal)?;
+        let payload = aes_gcm::aead::Payload {
+            msg: plaintext,
+            aad: bound_to.as_bytes(),
+        };
+        let sealed = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), payload)
+            .map_err(|_| SealError::Seal)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         Ok(b64url(&out))
@@ -88,8 +99,13 @@ impl Sealer {
         }
         let (nonce, body) = raw.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError::Open)?;
-        let payload = aes_gcm::aead::Payload { msg: body, aad: bound_to.as_bytes() };
-        self.cipher.decrypt(&Nonce::from(nonce), payload).map_err(|_| SealError::Open)
+        let payload = aes_gcm::aead::Payload {
+            msg: body,
+            aad: bound_to.as_bytes(),
+        };
+        self.cipher
+            .decrypt(&Nonce::from(nonce), payload)
+            .map_err(|_| SealError::Open)
     }
 }
 
@@ -124,7 +140,11 @@ mod tests {
         raw[last] ^= 1;
         assert_eq!(sealer.open(&b64url(&raw), "grant:abc"), Err(SealError::Open));
         assert_eq!(sealer.open("short", "grant:abc"), Err(SealError::Open));
-        assert_ne!(sealer.seal(b"x", "k").expect("seal"), sealer.seal(b"x", "k").expect("seal"), "fresh nonce");
+        assert_ne!(
+            sealer.seal(b"x", "k").expect("seal"),
+            sealer.seal(b"x", "k").expect("seal"),
+            "fresh nonce"
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub enum Route {
     Health,
     SessionInit,
     Session,
+    OAuthStart,
+    OAuthCallback,
+    Messages,
     ReturnToDivar,
 }
 
@@ -21,6 +24,9 @@ impl Route {
             "/healthz" => Route::Health,
             "/divar/session-init" => Route::SessionInit,
             "/api/session" => Route::Session,
+            "/api/oauth/start" => Route::OAuthStart,
+            "/oauth/callback" => Route::OAuthCallback,
+            "/api/messages" => Route::Messages,
             "/return" => Route::ReturnToDivar,
             _ => return None,
         })
@@ -28,8 +34,9 @@ impl Route {
 
     fn allowed(self) -> &'static str {
         match self {
-            Route::SessionInit => "POST",
-            Route::Health | Route::Session | Route::ReturnToDivar => "GET",
+            Route::SessionInit | Route::OAuthStart => "POST",
+            Route::Messages => "GET, POST",
+            Route::Health | Route::Session | Route::OAuthCallback | Route::ReturnToDivar => "GET",
         }
     }
 }
@@ -57,9 +64,10 @@ async fn dispatch<P: Platform>(
     req: &Request,
 ) -> AppResult<Response> {
     let route = Route::parse(&req.path).ok_or(AppError::NotFound)?;
-    let method_ok = match route.allowed() {
-        "POST" => req.method == Method::Post,
-        _ => matches!(req.method, Method::Get | Method::Head),
+    let method_ok = match req.method {
+        Method::Get | Method::Head => route.allowed().contains("GET"),
+        Method::Post => route.allowed().contains("POST"),
+        _ => false,
     };
     if !method_ok {
         return Err(AppError::MethodNotAllowed(route.allowed()));
@@ -72,6 +80,10 @@ async fn dispatch<P: Platform>(
         Route::Health => unreachable!("answered above"),
         Route::SessionInit => flows::launch::session_init(p, cfg, req).await,
         Route::Session => flows::session::get_session(p, cfg, req).await,
+        Route::OAuthStart => flows::oauth::start(p, cfg, req).await,
+        Route::OAuthCallback => flows::oauth::callback(p, cfg, req).await,
+        Route::Messages if req.method == Method::Post => flows::messaging::submit(p, cfg, req).await,
+        Route::Messages => flows::messaging::list(p, cfg, req).await,
         // The one way back to Divar: its fixed completion URL, from configuration only.
         Route::ReturnToDivar => Ok(Response::redirect(303, cfg.completion_url.as_str())),
     }

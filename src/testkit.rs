@@ -84,18 +84,24 @@ impl Kv for MemKv {
 }
 
 type Reply = Result<OutResponse, HttpError>;
+/// Answers queued for URLs containing a fragment.
+type Routes = Vec<(String, VecDeque<Reply>)>;
 
 /// Answers outgoing calls from a script, in order, and records what was sent. Calls to a URL
 /// containing a routed fragment are answered by that route's queue first.
 #[derive(Clone, Default)]
 pub struct FakeHttp {
     script: Rc<RefCell<VecDeque<Reply>>>,
-    routes: Rc<RefCell<Vec<(String, VecDeque<Reply>)>>>,
+    routes: Rc<RefCell<Routes>>,
     sent: Rc<RefCell<Vec<OutRequest>>>,
 }
 
 fn response(status: u16, body: &str, headers: Vec<(String, String)>) -> Reply {
-    Ok(OutResponse { status, headers, body: body.to_string() })
+    Ok(OutResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }
 
 impl FakeHttp {
@@ -103,24 +109,37 @@ impl FakeHttp {
         self.script.borrow_mut().push_back(response(status, body, vec![]));
     }
     pub fn reply_with_header(&self, status: u16, body: &str, name: &str, value: &str) {
-        self.script.borrow_mut().push_back(response(status, body, vec![(name.into(), value.into())]));
+        self.script
+            .borrow_mut()
+            .push_back(response(status, body, vec![(name.into(), value.into())]));
     }
     pub fn fail(&self, error: HttpError) {
         self.script.borrow_mut().push_back(Err(error));
     }
     /// Queues an answer for calls whose URL contains `fragment`.
     pub fn route(&self, fragment: &str, status: u16, body: &str) {
+        self.route_reply(fragment, response(status, body, vec![]));
+    }
+    pub fn route_with_header(&self, fragment: &str, status: u16, body: &str, name: &str, value: &str) {
+        self.route_reply(fragment, response(status, body, vec![(name.into(), value.into())]));
+    }
+    fn route_reply(&self, fragment: &str, reply: Reply) {
         let mut routes = self.routes.borrow_mut();
         match routes.iter_mut().find(|(f, _)| f == fragment) {
-            Some((_, q)) => q.push_back(response(status, body, vec![])),
-            None => routes.push((fragment.to_string(), VecDeque::from([response(status, body, vec![])]))),
+            Some((_, q)) => q.push_back(reply),
+            None => routes.push((fragment.to_string(), VecDeque::from([reply]))),
         }
     }
     pub fn sent(&self) -> Vec<OutRequest> {
         self.sent.borrow().clone()
     }
     pub fn sent_to(&self, fragment: &str) -> Vec<OutRequest> {
-        self.sent.borrow().iter().filter(|r| r.url.contains(fragment)).cloned().collect()
+        self.sent
+            .borrow()
+            .iter()
+            .filter(|r| r.url.contains(fragment))
+            .cloned()
+            .collect()
     }
 }
 

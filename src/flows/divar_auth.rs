@@ -10,6 +10,11 @@ pub fn authenticated_json_body<'r>(cfg: &Config, req: &'r Request, limit: usize)
     if !cfg.identification_key.verify(req.header("authorization")) {
         return Err(AppError::Unauthorized);
     }
+    json_body(req, limit)
+}
+
+/// The body of a JSON request, at most `limit` bytes, after the content-type check.
+pub fn json_body(req: &Request, limit: usize) -> AppResult<&[u8]> {
     let content_type = req.header("content-type").unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/json") {

@@ -2,5 +2,8 @@
 //! answers plain responses.
 
 pub mod divar_auth;
+pub mod grants;
 pub mod launch;
+pub mod messaging;
+pub mod oauth;
 pub mod session;

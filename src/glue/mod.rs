@@ -4,20 +4,48 @@
 
 mod platform;
 
+use std::cell::RefCell;
+
 use futures_util::StreamExt;
-use worker::{event, Context, Env, Headers};
+use worker::{event, Context, Env, Headers, ScheduleContext, ScheduledEvent};
 
 use crate::config::Config;
 use crate::routes;
 use crate::web::{Body, Method, Request, Response, MAX_BODY_BYTES};
-use platform::WorkerPlatform;
+use platform::{Waiter, WorkerPlatform};
 
 /// The KV namespace binding in `wrangler.toml`.
 const KV_BINDING: &str = "KENAR_KV";
 
+fn config(env: &Env) -> Result<Config, crate::config::ConfigError> {
+    Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))
+}
+
+/// The cron trigger: retries what waits in the outbox.
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let (Ok(cfg), Ok(kv)) = (config(&env), env.kv(KV_BINDING)) else {
+        worker::console_error!("outbox sweep skipped: the worker is misconfigured");
+        return;
+    };
+    let platform = WorkerPlatform::new(kv, Waiter::Inline(RefCell::new(Vec::new())));
+    match crate::flows::messaging::sweep(&platform, &cfg).await {
+        Ok(report) if report.examined > 0 => worker::console_log!(
+            "outbox sweep: examined {} sent {} waiting {} failed {}",
+            report.examined,
+            report.sent,
+            report.still_waiting,
+            report.failed
+        ),
+        Ok(_) => {}
+        Err(e) => worker::console_error!("outbox sweep: {e}"),
+    }
+    platform.drain().await;
+}
+
 #[event(fetch)]
 async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
-    let config = Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()));
+    let config = config(&env);
     let kv = match env.kv(KV_BINDING) {
         Ok(kv) => kv,
         Err(_) => {
@@ -26,7 +54,7 @@ async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Resu
             return to_worker(crate::error::AppError::Config(missing).to_response());
         }
     };
-    let platform = WorkerPlatform::new(kv, ctx);
+    let platform = WorkerPlatform::new(kv, Waiter::Fetch(ctx));
     let plain = match from_worker(&mut req).await {
         Ok(plain) => plain,
         Err(_) => {

@@ -1,9 +1,14 @@
-//! The platform traits implemented over Workers KV, the JS clock and `ctx.wait_until`.
+//! The platform traits over Workers KV, `fetch` with an abort timer, the JS clock and
+//! `ctx.wait_until`.
 
+use std::cell::RefCell;
+use std::time::Duration;
+
+use futures_util::future::{select, Either};
 use worker::kv::KvStore;
-use worker::Context;
+use worker::{AbortController, Context, Delay, Fetch, Headers, Method, RequestInit};
 
-use crate::platform::{Deferred, Kv, KvError, Platform};
+use crate::platform::{Deferred, Http, HttpError, Kv, KvError, OutRequest, OutResponse, Platform};
 use crate::ttl::Ttl;
 
 #[derive(Clone)]
@@ -27,24 +32,109 @@ impl Kv for WorkerKv {
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.0.delete(key).await.map_err(|e| KvError(e.to_string()))
     }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
+        let listed = self
+            .0
+            .list()
+            .prefix(prefix.to_string())
+            .limit(limit as u64)
+            .execute()
+            .await
+            .map_err(|e| KvError(e.to_string()))?;
+        Ok(listed.keys.into_iter().map(|k| k.name).collect())
+    }
+}
+
+#[derive(Clone)]
+pub struct WorkerHttp;
+
+impl WorkerHttp {
+    fn build(req: &OutRequest) -> worker::Result<worker::Request> {
+        let headers = Headers::new();
+        for (name, value) in &req.headers {
+            headers.set(name, value)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::from(req.method.to_string()))
+            .with_headers(headers);
+        if let Some(body) = &req.body {
+            init.with_body(Some(body.as_str().into()));
+        }
+        worker::Request::new_with_init(&req.url, &init)
+    }
+}
+
+impl Http for WorkerHttp {
+    async fn send(&self, req: OutRequest) -> Result<OutResponse, HttpError> {
+        let request = Self::build(&req).map_err(|e| HttpError::Network(e.to_string()))?;
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        let fetch = Fetch::Request(request);
+        let call = Box::pin(async move {
+            let mut resp = fetch.send_with_signal(&signal).await?;
+            let status = resp.status_code();
+            let headers = resp.headers().entries().collect();
+            let body = resp.text().await?;
+            Ok::<_, worker::Error>(OutResponse { status, headers, body })
+        });
+        let timer = Box::pin(Delay::from(Duration::from_millis(u64::from(req.timeout_ms))));
+        match select(call, timer).await {
+            Either::Left((result, _)) => result.map_err(|e| HttpError::Network(e.to_string())),
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(HttpError::Timeout)
+            }
+        }
+    }
+}
+
+/// Where deferred work goes: `wait_until` on a fetch, or a list the scheduled handler drains.
+pub enum Waiter {
+    Fetch(Context),
+    Inline(RefCell<Vec<Deferred>>),
 }
 
 pub struct WorkerPlatform {
     kv: WorkerKv,
-    ctx: Context,
+    http: WorkerHttp,
+    waiter: Waiter,
 }
 
 impl WorkerPlatform {
-    pub fn new(kv: KvStore, ctx: Context) -> Self {
-        WorkerPlatform { kv: WorkerKv(kv), ctx }
+    pub fn new(kv: KvStore, waiter: Waiter) -> Self {
+        WorkerPlatform {
+            kv: WorkerKv(kv),
+            http: WorkerHttp,
+            waiter,
+        }
+    }
+
+    /// Runs what was deferred, for handlers that have no `wait_until`.
+    pub async fn drain(&self) {
+        if let Waiter::Inline(tasks) = &self.waiter {
+            let pending: Vec<Deferred> = tasks.borrow_mut().drain(..).collect();
+            for task in pending {
+                task.await;
+            }
+        }
     }
 }
 
 impl Platform for WorkerPlatform {
     type Kv = WorkerKv;
+    type Http = WorkerHttp;
 
     fn kv(&self) -> &WorkerKv {
         &self.kv
+    }
+
+    fn http(&self) -> &WorkerHttp {
+        &self.http
+    }
+
+    async fn sleep_ms(&self, ms: u64) {
+        Delay::from(Duration::from_millis(ms)).await;
     }
 
     fn now_ms(&self) -> u64 {
@@ -52,7 +142,10 @@ impl Platform for WorkerPlatform {
     }
 
     fn defer(&self, task: Deferred) {
-        self.ctx.wait_until(task);
+        match &self.waiter {
+            Waiter::Fetch(ctx) => ctx.wait_until(task),
+            Waiter::Inline(tasks) => tasks.borrow_mut().push(task),
+        }
     }
 
     fn log(&self, line: &str) {

@@ -28,7 +28,10 @@ pub enum SendError {
     Rejected(String),
     /// Worth retrying later.
     #[error("Divar is unavailable: {reason}")]
-    Transient { reason: String, retry_after_secs: Option<u64> },
+    Transient {
+        reason: String,
+        retry_after_secs: Option<u64>,
+    },
 }
 
 fn retry_after_secs(resp: &OutResponse) -> Option<u64> {
@@ -39,7 +42,13 @@ fn retry_after_secs(resp: &OutResponse) -> Option<u64> {
 fn rpc_error(body: &str) -> (Option<i64>, String) {
     let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
     let code = v.get("code").and_then(|c| c.as_i64());
-    let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("").chars().take(200).collect();
+    let message = v
+        .get("message")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
     (code, message)
 }
 
@@ -47,10 +56,16 @@ fn classify(result: Result<OutResponse, HttpError>) -> Result<(), SendError> {
     let resp = match result {
         Ok(resp) => resp,
         Err(HttpError::Timeout) => {
-            return Err(SendError::Transient { reason: "timed out".into(), retry_after_secs: None })
+            return Err(SendError::Transient {
+                reason: "timed out".into(),
+                retry_after_secs: None,
+            })
         }
         Err(HttpError::Network(_)) => {
-            return Err(SendError::Transient { reason: "network error".into(), retry_after_secs: None })
+            return Err(SendError::Transient {
+                reason: "network error".into(),
+                retry_after_secs: None,
+            })
         }
     };
     let (code, message) = rpc_error(&resp.body);
@@ -58,7 +73,10 @@ fn classify(result: Result<OutResponse, HttpError>) -> Result<(), SendError> {
         200..=299 => Ok(()),
         412 if code == Some(9) || code.is_none() => Err(SendError::RecipientRestricted),
         401 | 403 => Err(SendError::PermissionRejected),
-        429 => Err(SendError::Transient { reason: "rate limited".into(), retry_after_secs: retry_after_secs(&resp) }),
+        429 => Err(SendError::Transient {
+            reason: "rate limited".into(),
+            retry_after_secs: retry_after_secs(&resp),
+        }),
         500..=599 => Err(SendError::Transient {
             reason: format!("http {}", resp.status),
             retry_after_secs: retry_after_secs(&resp),
@@ -84,7 +102,11 @@ impl<P: Platform> KenarClient<'_, P> {
         let body = serde_json::to_string(message).map_err(|e| SendError::Rejected(e.to_string()))?;
         let request = OutRequest {
             method: "POST",
-            url: format!("{}/v2/open-platform/conversations/{}/messages", self.api_base, percent_encode(conversation_id)),
+            url: format!(
+                "{}/v2/open-platform/conversations/{}/messages",
+                self.api_base,
+                percent_encode(conversation_id)
+            ),
             headers: vec![
                 ("content-type".into(), "application/json".into()),
                 ("x-api-key".into(), self.api_key.into()),
@@ -146,7 +168,11 @@ mod tests {
     }
 
     fn send(p: &TestPlatform) -> Result<(), SendError> {
-        let client = KenarClient { platform: p, api_base: "http://kenar", api_key: "k" };
+        let client = KenarClient {
+            platform: p,
+            api_base: "http://kenar",
+            api_key: "k",
+        };
         pollster::block_on(client.send_conversation_message("c/1", "tok", &msg()))
     }
 
@@ -157,7 +183,10 @@ mod tests {
         assert_eq!(send(&p), Ok(()));
         let sent = p.http.sent();
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].url, "http://kenar/v2/open-platform/conversations/c%2F1/messages");
+        assert_eq!(
+            sent[0].url,
+            "http://kenar/v2/open-platform/conversations/c%2F1/messages"
+        );
         assert!(sent[0].headers.contains(&("x-api-key".into(), "k".into())));
         assert!(sent[0].headers.contains(&("authorization".into(), "Bearer tok".into())));
         assert_eq!(sent[0].body.as_deref(), Some(r#"{"message":"hi"}"#));
@@ -195,17 +224,31 @@ mod tests {
 
         let p = TestPlatform::default();
         p.http.reply_with_header(429, r#"{"code":8}"#, "retry-after", "30");
-        assert_eq!(send(&p), Err(SendError::Transient { reason: "rate limited".into(), retry_after_secs: Some(30) }));
+        assert_eq!(
+            send(&p),
+            Err(SendError::Transient {
+                reason: "rate limited".into(),
+                retry_after_secs: Some(30)
+            })
+        );
         assert_eq!(p.http.sent().len(), 1, "a long wait is left to the outbox");
     }
 
     #[test]
     fn permanent_answers_are_not_retried() {
         for (status, body, expected) in [
-            (412, r#"{"code":9,"message":"message delivery failed due to recipient's restriction"}"#, SendError::RecipientRestricted),
+            (
+                412,
+                r#"{"code":9,"message":"message delivery failed due to recipient's restriction"}"#,
+                SendError::RecipientRestricted,
+            ),
             (401, r#"{"code":16}"#, SendError::PermissionRejected),
             (403, r#"{"code":7}"#, SendError::PermissionRejected),
-            (400, r#"{"code":3,"message":"bad grid"}"#, SendError::Rejected("http 400: bad grid".into())),
+            (
+                400,
+                r#"{"code":3,"message":"bad grid"}"#,
+                SendError::Rejected("http 400: bad grid".into()),
+            ),
         ] {
             let p = TestPlatform::default();
             p.http.reply(status, body);

@@ -45,7 +45,11 @@ pub struct Button {
 
 impl Button {
     pub fn new(caption: &str, action: Action) -> Self {
-        Button { action, caption: caption.to_string(), icon: None }
+        Button {
+            action,
+            caption: caption.to_string(),
+            icon: None,
+        }
     }
     pub fn icon(mut self, icon: &str) -> Self {
         self.icon = Some(icon.to_string());
@@ -112,12 +116,18 @@ mod tests {
     use serde_json::json;
 
     fn b(n: usize) -> Vec<Button> {
-        (0..n).map(|i| Button::new(&format!("b{i}"), Action::OpenDirectLink("https://x".into()))).collect()
+        (0..n)
+            .map(|i| Button::new(&format!("b{i}"), Action::OpenDirectLink("https://x".into())))
+            .collect()
     }
 
     #[test]
     fn grid_is_at_most_three_by_three() {
-        let grid = ButtonGrid::default().row(b(3)).and_then(|g| g.row(b(3))).and_then(|g| g.row(b(3))).expect("3x3");
+        let grid = ButtonGrid::default()
+            .row(b(3))
+            .and_then(|g| g.row(b(3)))
+            .and_then(|g| g.row(b(3)))
+            .expect("3x3");
         assert_eq!(grid.rows(), 3);
         assert_eq!(grid.clone().row(b(1)), Err(GridError::TooManyRows));
         assert_eq!(ButtonGrid::default().row(b(4)), Err(GridError::BadRowLength));
@@ -129,12 +139,19 @@ mod tests {
         let msg = ConversationMessage {
             message: "سلام".into(),
             sender_buttons: ButtonGrid::default()
-                .row(vec![Button::new("ویرایش", Action::server_link(&[("a", "edit")])).icon("EDIT")])
+                .row(vec![
+                    Button::new("ویرایش", Action::server_link(&[("a", "edit")])).icon("EDIT")
+                ])
                 .expect("row"),
             receiver_buttons: ButtonGrid::default()
                 .row(vec![
                     Button::new("بله", Action::dynamic(&[("answer", "yes")])),
-                    Button::new("آگهی", Action::OpenPostPage { post_token: "gZd7omnS".into() }),
+                    Button::new(
+                        "آگهی",
+                        Action::OpenPostPage {
+                            post_token: "gZd7omnS".into(),
+                        },
+                    ),
                     Button::new("سایت", Action::OpenDirectLink("https://a.example/x".into())),
                 ])
                 .expect("row"),

@@ -50,7 +50,10 @@ impl AuthorizeRequest<'_> {
             percent_encode(self.state),
         );
         if let Some(challenge) = self.code_challenge {
-            url.push_str(&format!("&code_challenge={}&code_challenge_method=S256", percent_encode(challenge)));
+            url.push_str(&format!(
+                "&code_challenge={}&code_challenge_method=S256",
+                percent_encode(challenge)
+            ));
         }
         url
     }
@@ -58,7 +61,11 @@ impl AuthorizeRequest<'_> {
 
 /// The body of a token request, form-encoded as Hydra requires (a JSON body is refused).
 pub fn form(fields: &[(&str, &str)]) -> String {
-    fields.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect::<Vec<_>>().join("&")
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub struct ClientCredentials<'a> {
@@ -166,7 +173,11 @@ mod tests {
 
     #[test]
     fn token_forms_are_form_encoded() {
-        let creds = ClientCredentials { client_id: "app", client_secret: "s&cret", redirect_uri: "https://a/cb" };
+        let creds = ClientCredentials {
+            client_id: "app",
+            client_secret: "s&cret",
+            redirect_uri: "https://a/cb",
+        };
         assert_eq!(
             code_exchange_form(&creds, "c=1", Some("v")),
             "grant_type=authorization_code&code=c%3D1&client_id=app&client_secret=s%26cret\
@@ -177,15 +188,24 @@ mod tests {
 
     #[test]
     fn token_answers_and_hydra_errors() {
-        let ok = parse_token_answer(200, r#"{"access_token":"ory_at_1","expires_in":3600,"token_type":"bearer"}"#);
+        let ok = parse_token_answer(
+            200,
+            r#"{"access_token":"ory_at_1","expires_in":3600,"token_type":"bearer"}"#,
+        );
         assert_eq!(ok.expect("ok").expires_in, Some(3600));
         assert!(matches!(parse_token_answer(200, "{}"), Err(TokenError::Unavailable(_))));
         assert!(matches!(
             parse_token_answer(400, r#"{"error":"invalid_grant","error_description":"used"}"#),
             Err(TokenError::Refused(_))
         ));
-        assert!(matches!(parse_token_answer(401, r#"{"error":"invalid_client"}"#), Err(TokenError::Misconfigured(_))));
-        assert!(matches!(parse_token_answer(503, "down"), Err(TokenError::Unavailable(_))));
+        assert!(matches!(
+            parse_token_answer(401, r#"{"error":"invalid_client"}"#),
+            Err(TokenError::Misconfigured(_))
+        ));
+        assert!(matches!(
+            parse_token_answer(503, "down"),
+            Err(TokenError::Unavailable(_))
+        ));
         assert!(matches!(parse_token_answer(429, "{}"), Err(TokenError::Unavailable(_))));
     }
 }

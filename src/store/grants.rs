@@ -30,7 +30,11 @@ impl Grant {
     /// How long KV should keep it: as long as it can still be used or refreshed.
     fn ttl(&self, now_ms: u64) -> Ttl {
         let access_left = self.expires_at_ms.saturating_sub(now_ms) / 1000;
-        let secs = if self.refresh_token.is_some() { REFRESH_LIFETIME_SECS } else { access_left };
+        let secs = if self.refresh_token.is_some() {
+            REFRESH_LIFETIME_SECS
+        } else {
+            access_left
+        };
         Ttl::at_least_floor(secs)
     }
 }
@@ -86,7 +90,12 @@ mod tests {
             assert_eq!(load(&kv, &sealer, "g1").await.expect("load"), Some(with_refresh));
             assert_eq!(load(&kv, &Sealer::new(&[4u8; 32]), "g1").await.expect("load"), None);
 
-            let access_only = Grant { access_token: "a".into(), refresh_token: None, expires_at_ms: 3_600_000, scope: None };
+            let access_only = Grant {
+                access_token: "a".into(),
+                refresh_token: None,
+                expires_at_ms: 3_600_000,
+                scope: None,
+            };
             save(&kv, &sealer, "g2", &access_only, 0).await.expect("save");
             assert_eq!(kv.ttl_of("grant:g2"), Some(3600));
             forget(&kv, "g2").await.expect("forget");
@@ -98,21 +107,34 @@ mod tests {
     fn grant_keys_separate_people_and_conversations() {
         let sid = SessionId::random().expect("rng");
         let ctx = |u: Option<&str>, c: &str| {
-            let mut ctx = parse_launch(format!(r#"{{"source":"CHAT","conversation_id":"{c}"}}"#).as_bytes()).expect("ctx");
+            let mut ctx =
+                parse_launch(format!(r#"{{"source":"CHAT","conversation_id":"{c}"}}"#).as_bytes()).expect("ctx");
             ctx.user_id = u.map(str::to_string);
             ctx
         };
         let a = grant_key(&ctx(Some("u1"), "c1"), sid);
-        assert_eq!(a, grant_key(&ctx(Some("u1"), "c1"), SessionId::random().expect("rng")), "stable across launches");
+        assert_eq!(
+            a,
+            grant_key(&ctx(Some("u1"), "c1"), SessionId::random().expect("rng")),
+            "stable across launches"
+        );
         assert_ne!(a, grant_key(&ctx(Some("u2"), "c1"), sid));
         assert_ne!(a, grant_key(&ctx(Some("u1"), "c2"), sid));
         assert!(!a.contains("u1"));
-        assert_ne!(grant_key(&ctx(None, "c1"), sid), grant_key(&ctx(None, "c1"), SessionId::random().expect("rng")));
+        assert_ne!(
+            grant_key(&ctx(None, "c1"), sid),
+            grant_key(&ctx(None, "c1"), SessionId::random().expect("rng"))
+        );
     }
 
     #[test]
     fn access_counts_as_expired_a_minute_early() {
-        let g = Grant { access_token: "a".into(), refresh_token: None, expires_at_ms: 100_000, scope: None };
+        let g = Grant {
+            access_token: "a".into(),
+            refresh_token: None,
+            expires_at_ms: 100_000,
+            scope: None,
+        };
         assert!(g.access_usable(39_999));
         assert!(!g.access_usable(40_000));
     }

@@ -52,7 +52,13 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn pending(now_ms: u64) -> Self {
-        Delivery { state: DeliveryState::Pending, reason: None, attempts: 0, next_attempt_at_ms: now_ms, updated_at_ms: now_ms }
+        Delivery {
+            state: DeliveryState::Pending,
+            reason: None,
+            attempts: 0,
+            next_attempt_at_ms: now_ms,
+            updated_at_ms: now_ms,
+        }
     }
 
     /// Sent and failed items are never tried again.
@@ -82,7 +88,10 @@ pub async fn put_item<K: Kv>(kv: &K, item: &OutboxItem) -> Result<(), KvError> {
 }
 
 pub async fn get_item<K: Kv>(kv: &K, session_id: &str, id: &str) -> Result<Option<OutboxItem>, KvError> {
-    Ok(kv.get(&item_key(session_id, id)).await?.and_then(|raw| serde_json::from_str(&raw).ok()))
+    Ok(kv
+        .get(&item_key(session_id, id))
+        .await?
+        .and_then(|raw| serde_json::from_str(&raw).ok()))
 }
 
 /// The delivery state, `Pending` when none was written yet.
@@ -111,7 +120,11 @@ pub async fn set_state<K: Kv>(kv: &K, item: &OutboxItem, delivery: &Delivery, wa
 pub async fn list_session<K: Kv>(kv: &K, session_id: &str, limit: usize) -> Result<Vec<OutboxItem>, KvError> {
     let mut items = Vec::new();
     for key in kv.list(&item_key(session_id, ""), limit).await? {
-        if let Some(item) = kv.get(&key).await?.and_then(|raw| serde_json::from_str::<OutboxItem>(&raw).ok()) {
+        if let Some(item) = kv
+            .get(&key)
+            .await?
+            .and_then(|raw| serde_json::from_str::<OutboxItem>(&raw).ok())
+        {
             items.push(item);
         }
     }
@@ -162,10 +175,25 @@ mod tests {
             let it = item("i1", 5);
             put_item(&kv, &it).await.expect("put");
             assert_eq!(get_state(&kv, &it).await.expect("state"), Delivery::pending(5));
-            let waiting = Delivery { state: DeliveryState::Waiting, reason: Some("http 500".into()), attempts: 1, next_attempt_at_ms: 9, updated_at_ms: 6 };
+            let waiting = Delivery {
+                state: DeliveryState::Waiting,
+                reason: Some("http 500".into()),
+                attempts: 1,
+                next_attempt_at_ms: 9,
+                updated_at_ms: 6,
+            };
             set_state(&kv, &it, &waiting, false).await.expect("set");
-            assert_eq!(list_due(&kv, 10).await.expect("due"), vec![("s1".to_string(), "i1".to_string())]);
-            let sent = Delivery { state: DeliveryState::Sent, reason: None, attempts: 2, next_attempt_at_ms: 0, updated_at_ms: 7 };
+            assert_eq!(
+                list_due(&kv, 10).await.expect("due"),
+                vec![("s1".to_string(), "i1".to_string())]
+            );
+            let sent = Delivery {
+                state: DeliveryState::Sent,
+                reason: None,
+                attempts: 2,
+                next_attempt_at_ms: 0,
+                updated_at_ms: 7,
+            };
             set_state(&kv, &it, &sent, true).await.expect("set");
             assert!(list_due(&kv, 10).await.expect("due").is_empty());
             assert!(get_state(&kv, &it).await.expect("state").is_final());
@@ -181,7 +209,12 @@ mod tests {
             let mut other = item("z", 0);
             other.session_id = "s2".into();
             put_item(&kv, &other).await.expect("put");
-            let ids: Vec<String> = list_session(&kv, "s1", 10).await.expect("list").into_iter().map(|i| i.id).collect();
+            let ids: Vec<String> = list_session(&kv, "s1", 10)
+                .await
+                .expect("list")
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
             assert_eq!(ids, vec!["a", "b"]);
         });
     }

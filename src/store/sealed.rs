@@ -16,6 +16,11 @@ pub async fn put<K: Kv, T: Serialize>(kv: &K, sealer: &Sealer, key: &str, value:
 /// None when absent, or when the record no longer opens (key rotated, tampered): either way
 /// the person is asked again rather than shown an error.
 pub async fn get<K: Kv, T: DeserializeOwned>(kv: &K, sealer: &Sealer, key: &str) -> Result<Option<T>, KvError> {
-    let Some(sealed) = kv.get(key).await? else { return Ok(None) };
-    Ok(sealer.open(&sealed, key).ok().and_then(|json| serde_json::from_slice(&json).ok()))
+    let Some(sealed) = kv.get(key).await? else {
+        return Ok(None);
+    };
+    Ok(sealer
+        .open(&sealed, key)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok()))
 }

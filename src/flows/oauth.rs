@@ -1,0 +1,332 @@
+//! Asking the person for permission through Divar's OAuth, and the callback.
+//!
+//! The callback trusts nothing before it has found the `state` it was given among the ones we
+//! issued: only then does it look at `error` or `code`. Every way out of it is either our own
+//! page or the fixed way back to Divar; the redirect URI comes from configuration only.
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::crypto::{b64url, Pkce, Sealer};
+use crate::error::{AppError, AppResult};
+use crate::flows::grants::{credentials, grant_from_answer};
+use crate::flows::session::authenticate;
+use crate::handle::{HandleSigner, MAX_INLINE_CONTEXT_BYTES};
+use crate::ids::SessionId;
+use crate::kenar::client::token_request;
+use crate::kenar::launch::LaunchContext;
+use crate::kenar::oauth::{code_exchange_form, AuthorizeRequest, ClientCredentials, Scope, TokenError};
+use crate::platform::{random_bytes, Platform};
+use crate::store::grants::{self, grant_key};
+use crate::store::oauth_state::{self, PendingAuthorization};
+use crate::web::{escape_html, Request, Response};
+
+#[derive(Serialize)]
+struct StartAnswer {
+    authorize_url: String,
+}
+
+/// What the page's messaging needs: posting into this conversation, and a refresh token so a
+/// message that waits in the outbox can still go after the hour an access token lives.
+pub fn scopes_for(context: &LaunchContext) -> Option<Vec<Scope>> {
+    let conversation = context.conversation_id.as_deref()?;
+    Some(vec![
+        Scope::conversation_send_message(conversation),
+        Scope::offline_access(),
+    ])
+}
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+/// `POST /api/oauth/start`: a fresh state (256 random bits) and PKCE pair, remembered with the
+/// session; answers the URL of Divar's consent page.
+pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<Response> {
+    let session = authenticate(p, cfg, req).await?;
+    let scopes = scopes_for(&session.context).ok_or_else(|| AppError::InvalidField {
+        field: "conversation_id".into(),
+        why: "this launch did not come from a chat, so there is no conversation to post into".into(),
+    })?;
+    let mut raw = [0u8; 32];
+    random_bytes(&mut raw).map_err(internal)?;
+    let state = b64url(&raw);
+    let pkce = if cfg.pkce {
+        Some(Pkce::generate().map_err(internal)?)
+    } else {
+        None
+    };
+    let pending = PendingAuthorization {
+        session_id: session.handle.session_id.to_string(),
+        grant_key: grant_key(&session.context, session.handle.session_id),
+        context: session.context,
+        verifier: pkce.as_ref().map(|k| k.verifier.clone()),
+        created_at_ms: p.now_ms(),
+    };
+    let sealer = Sealer::new(&cfg.token_encryption_key);
+    oauth_state::save(p.kv(), &sealer, &state, &pending)
+        .await
+        .map_err(internal)?;
+    let redirect_uri = cfg.oauth_redirect_uri();
+    let authorize_url = AuthorizeRequest {
+        oauth_base: cfg.kenar_oauth_base.as_str(),
+        client_id: &cfg.app_slug,
+        redirect_uri: &redirect_uri,
+        scopes: &scopes,
+        state: &state,
+        code_challenge: pkce.as_ref().map(|k| k.challenge.as_str()),
+    }
+    .url();
+    Ok(Response::json(200, &StartAnswer { authorize_url }))
+}
+
+/// Back to our page with a fresh handle for the same session and an outcome for it to show.
+fn back_to_page(cfg: &Config, pending: &PendingAuthorization, now_ms: u64, outcome: &str) -> AppResult<Response> {
+    let session_id = SessionId::parse(&pending.session_id).ok_or_else(|| internal("bad session id in state"))?;
+    let inline = serde_json::to_vec(&pending.context)
+        .map(|v| v.len() <= MAX_INLINE_CONTEXT_BYTES)
+        .unwrap_or(false);
+    let handle = HandleSigner::new(&cfg.session_signing_key)
+        .sign(
+            session_id,
+            inline.then_some(&pending.context),
+            now_ms / 1000,
+            cfg.session_ttl.secs(),
+        )
+        .map_err(internal)?;
+    Ok(Response::redirect(
+        303,
+        &format!("{}/#h={handle}&oauth={outcome}", cfg.public_base_url.as_str()),
+    ))
+}
+
+/// A page of our own for a callback we cannot tie to a session: nowhere to go but back to Divar.
+fn dead_end(status: u16, message: &str) -> Response {
+    Response::html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"fa\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+             <title>خطا</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\
+             <body><main class=\"card\" role=\"alert\"><h1>این پیوند دیگر معتبر نیست</h1><p>{}</p>\
+             <p><a class=\"button\" href=\"/return\">بازگشت به دیوار</a></p></main></body></html>",
+            escape_html(message)
+        ),
+    )
+}
+
+/// `GET /oauth/callback?state=…&code=…` (or `&error=…`).
+pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<Response> {
+    let Some(state) = req.query_param("state").filter(|s| !s.is_empty() && s.len() <= 256) else {
+        return Ok(dead_end(
+            400,
+            "پاسخ دیوار ناقص بود. لطفاً افزونه را دوباره از گفتگو باز کنید.",
+        ));
+    };
+    let sealer = Sealer::new(&cfg.token_encryption_key);
+    let now = p.now_ms();
+    let Some(pending) = oauth_state::take(p.kv(), &sealer, &state, now)
+        .await
+        .map_err(internal)?
+    else {
+        return Ok(dead_end(
+            400,
+            "این درخواست اجازه منقضی شده یا قبلاً استفاده شده است. لطفاً افزونه را دوباره از گفتگو باز کنید.",
+        ));
+    };
+    // Only now, with the state proven ours, do the other parameters mean anything.
+    if req.query_param("error").is_some() {
+        return back_to_page(cfg, &pending, now, "denied");
+    }
+    let Some(code) = req.query_param("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
+        return back_to_page(cfg, &pending, now, "denied");
+    };
+    let (client_id, client_secret, redirect_uri) = credentials(cfg);
+    let creds = ClientCredentials {
+        client_id: &client_id,
+        client_secret: &client_secret,
+        redirect_uri: &redirect_uri,
+    };
+    let form = code_exchange_form(&creds, &code, pending.verifier.as_deref());
+    match token_request(p.http(), cfg.kenar_oauth_base.as_str(), form).await {
+        Ok(answer) => {
+            let grant = grant_from_answer(answer, None, now);
+            grants::save(p.kv(), &sealer, &pending.grant_key, &grant, now)
+                .await
+                .map_err(internal)?;
+            p.log("oauth: permission granted");
+            back_to_page(cfg, &pending, now, "granted")
+        }
+        Err(TokenError::Misconfigured(code)) => {
+            p.log(&format!("oauth: Divar refused our client ({code}); check KENAR_APP_SLUG, KENAR_OAUTH_CLIENT_SECRET and the redirect URI in the panel"));
+            back_to_page(cfg, &pending, now, "failed")
+        }
+        Err(TokenError::Refused(_)) => back_to_page(cfg, &pending, now, "failed"),
+        Err(TokenError::Unavailable(_)) => back_to_page(cfg, &pending, now, "unavailable"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::tests::dev_config;
+    use crate::flows::grants::{usable_token, TokenStatus};
+    use crate::flows::launch::session_init;
+    use crate::testkit::TestPlatform;
+    use crate::web::Method;
+
+    fn launch(p: &TestPlatform, cfg: &Config) -> String {
+        let req = Request::new(Method::Post, "/divar/session-init")
+            .with_header("authorization", "dev-divar-identification-key-0123456789")
+            .with_header("content-type", "application/json")
+            .with_body(r#"{"source":"CHAT","conversation_id":"conv-1","user_side":"DEMAND","user_id":"u-1"}"#);
+        let resp = pollster::block_on(session_init(p, cfg, &req)).expect("launch");
+        let url = resp.json_body()["url"].as_str().expect("url").to_string();
+        url.split_once("#h=").expect("fragment").1.to_string()
+    }
+
+    fn start_auth(p: &TestPlatform, cfg: &Config, handle: &str) -> String {
+        let req =
+            Request::new(Method::Post, "/api/oauth/start").with_header("authorization", &format!("Bearer {handle}"));
+        let resp = pollster::block_on(start(p, cfg, &req)).expect("start");
+        resp.json_body()["authorize_url"].as_str().expect("url").to_string()
+    }
+
+    fn param(url: &str, name: &str) -> String {
+        Request::new(Method::Get, url.split_once("oauth2/auth").expect("path").1)
+            .query_param(name)
+            .expect(name)
+    }
+
+    fn cb(p: &TestPlatform, cfg: &Config, query: &str) -> Response {
+        pollster::block_on(callback(
+            p,
+            cfg,
+            &Request::new(Method::Get, &format!("/oauth/callback?{query}")),
+        ))
+        .expect("cb")
+    }
+
+    #[test]
+    fn start_asks_for_the_conversation_with_pkce_and_config_redirect() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let url = start_auth(&p, &cfg, &launch(&p, &cfg));
+        assert!(url.starts_with("http://127.0.0.1:8790/oauth2/auth?response_type=code&client_id=kenar-edge-dev&"));
+        assert_eq!(param(&url, "redirect_uri"), "http://127.0.0.1:8787/oauth/callback");
+        assert_eq!(param(&url, "scope"), "CONVERSATION_SEND_MESSAGE.conv-1 offline_access");
+        assert_eq!(param(&url, "code_challenge_method"), "S256");
+        assert_eq!(param(&url, "state").len(), 43, "256 random bits");
+        assert_ne!(
+            param(&url, "state"),
+            param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state")
+        );
+    }
+
+    #[test]
+    fn pkce_can_be_turned_off() {
+        let (p, mut cfg) = (TestPlatform::default(), dev_config());
+        cfg.pkce = false;
+        assert!(!start_auth(&p, &cfg, &launch(&p, &cfg)).contains("code_challenge"));
+    }
+
+    #[test]
+    fn start_needs_a_valid_handle() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let req = Request::new(Method::Post, "/api/oauth/start").with_header("authorization", "Bearer forged");
+        assert_eq!(
+            pollster::block_on(start(&p, &cfg, &req)).map_err(|e| e.status()).err(),
+            Some(401)
+        );
+    }
+
+    #[test]
+    fn approval_exchanges_the_code_with_the_verifier_and_stores_the_grant() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let url = start_auth(&p, &cfg, &launch(&p, &cfg));
+        let state = param(&url, "state");
+        p.http.route(
+            "/oauth2/token",
+            200,
+            r#"{"access_token":"ory_at_1","refresh_token":"ory_rt_1","expires_in":3600}"#,
+        );
+        let resp = cb(&p, &cfg, &format!("state={state}&code=the-code"));
+        assert_eq!(resp.status, 303);
+        let location = resp.header("location").expect("location");
+        assert!(location.starts_with("http://127.0.0.1:8787/#h=") && location.ends_with("&oauth=granted"));
+        let body = p.http.sent_to("/oauth2/token")[0].body.clone().unwrap_or_default();
+        assert!(body.contains("grant_type=authorization_code") && body.contains("code=the-code"));
+        assert!(body.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A8787%2Foauth%2Fcallback"));
+        assert!(body.contains("code_verifier="));
+        let handle = location
+            .split_once("#h=")
+            .expect("h")
+            .1
+            .split('&')
+            .next()
+            .expect("handle");
+        let session = HandleSigner::new(&cfg.session_signing_key)
+            .verify(handle, p.now_ms() / 1000)
+            .expect("fresh handle");
+        let key = grant_key(session.context.as_ref().expect("ctx"), session.session_id);
+        assert_eq!(
+            pollster::block_on(usable_token(&p, &cfg, &key)).expect("kv"),
+            TokenStatus::Ready("ory_at_1".into())
+        );
+        assert!(p
+            .logs
+            .borrow()
+            .iter()
+            .all(|l| !l.contains("ory_") && !l.contains("the-code")));
+    }
+
+    #[test]
+    fn state_is_single_use_and_checked_before_error_or_code() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        let denied = cb(&p, &cfg, &format!("state={state}&error=access_denied"));
+        assert_eq!(denied.status, 303);
+        assert!(denied.header("location").expect("loc").ends_with("&oauth=denied"));
+        let replay = cb(&p, &cfg, &format!("state={state}&code=x"));
+        assert_eq!(replay.status, 400);
+        assert!(replay.header("location").is_none());
+        assert!(String::from_utf8_lossy(&replay.body).contains("/return"));
+        for query in [
+            "code=x",
+            "state=forged&code=x",
+            "state=&error=access_denied",
+            "error=access_denied",
+        ] {
+            let r = cb(&p, &cfg, query);
+            assert_eq!((r.status, r.header("location")), (400, None), "{query}");
+        }
+        assert!(p.http.sent().is_empty(), "no code was ever exchanged");
+    }
+
+    #[test]
+    fn state_expires() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        p.advance_secs(oauth_state::STATE_TTL_SECS + 1);
+        assert_eq!(cb(&p, &cfg, &format!("state={state}&code=x")).status, 400);
+    }
+
+    #[test]
+    fn missing_code_is_a_refusal_and_a_failed_exchange_is_reported() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        assert!(cb(&p, &cfg, &format!("state={state}"))
+            .header("location")
+            .expect("loc")
+            .ends_with("oauth=denied"));
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        p.http.route("/oauth2/token", 400, r#"{"error":"invalid_grant"}"#);
+        assert!(cb(&p, &cfg, &format!("state={state}&code=x"))
+            .header("location")
+            .expect("loc")
+            .ends_with("oauth=failed"));
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        p.http.route("/oauth2/token", 503, "");
+        let r = cb(&p, &cfg, &format!("state={state}&code=x"));
+        assert!(r.header("location").expect("loc").ends_with("oauth=unavailable"));
+    }
+}
