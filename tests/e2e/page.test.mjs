@@ -5,12 +5,14 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-
-import { artifactPath, launchViaSim, startStack } from '../lib/harness.mjs';
-
-const CHROMIUM = '/usr/bin/chromium';
-const VIEWPORT = { width: 360, height: 740 };
+import {
+  artifactPath,
+  launchBrowser,
+  launchViaSim,
+  NO_PROBLEMS,
+  openPhonePage,
+  startStack,
+} from '../lib/harness.mjs';
 
 describe('the webview page in Chromium', () => {
   let stack;
@@ -18,21 +20,7 @@ describe('the webview page in Chromium', () => {
 
   before(async () => {
     stack = await startStack();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ], // playwright gives each launch a fresh temporary profile
-      timeout: 30_000,
-    });
+    browser = await launchBrowser();
   });
 
   after(async () => {
@@ -40,42 +28,14 @@ describe('the webview page in Chromium', () => {
     if (stack) await stack.stop();
   });
 
-  /**
-   * A fresh phone-sized page that records console errors, page errors, CSP violations and
-   * requests that left loopback. Returns { page, context, problems }.
-   */
-  async function openPage() {
-    const context = await browser.newContext({ viewport: VIEWPORT, locale: 'fa-IR', isMobile: true, hasTouch: true });
-    const page = await context.newPage();
-    const problems = { console: [], pageErrors: [], csp: [], external: [] };
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning') problems.console.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.pageErrors.push(String(e)));
-    page.on('request', (r) => {
-      const u = new URL(r.url());
-      if (u.protocol !== 'data:' && u.hostname !== '127.0.0.1') problems.external.push(r.url());
-    });
-    // Record every CSP violation in the page itself (the report is otherwise only a console line).
-    await page.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener('securitypolicyviolation', (e) => {
-        window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
-      });
-    });
-    return { page, context, problems };
-  }
-
-  async function collectCsp(page, problems) {
-    problems.csp.push(...(await page.evaluate(() => window.__csp || [])));
-  }
+  const openPage = () => openPhonePage(browser);
 
   test('a seller launch shows the Persian context and hides the handle', async () => {
     const { url, chat, handle } = await launchViaSim(stack.sim, {
       side: 'seller',
       extra_data: { visit_id: 'v-42', note: 'سلام' },
     });
-    const { page, context, problems } = await openPage();
+    const { page, context, problemsOf } = await openPage();
     try {
       const response = await page.goto(url, { waitUntil: 'load' });
       assert.equal(response.status(), 200);
@@ -112,8 +72,7 @@ describe('the webview page in Chromium', () => {
       await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
       assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
 
-      await collectCsp(page, problems);
-      assert.deepEqual(problems, { console: [], pageErrors: [], csp: [], external: [] });
+      assert.deepEqual(await problemsOf(), NO_PROBLEMS);
     } finally {
       await context.close();
     }
@@ -121,7 +80,7 @@ describe('the webview page in Chromium', () => {
 
   test('a buyer launch (v1) is labelled خریدار', async () => {
     const { url, chat } = await launchViaSim(stack.sim, { side: 'buyer', version: 1 });
-    const { page, context, problems } = await openPage();
+    const { page, context, problemsOf } = await openPage();
     try {
       await page.goto(url, { waitUntil: 'load' });
       await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
@@ -129,15 +88,14 @@ describe('the webview page in Chromium', () => {
       assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
       assert.ok(await page.isHidden('#extra-block'), 'no extra data, no empty section');
       await page.screenshot({ path: artifactPath('page-session-buyer.png'), fullPage: true });
-      await collectCsp(page, problems);
-      assert.deepEqual(problems, { console: [], pageErrors: [], csp: [], external: [] });
+      assert.deepEqual(await problemsOf(), NO_PROBLEMS);
     } finally {
       await context.close();
     }
   });
 
   test('an invalid handle shows the Persian expired message and the way back to Divar', async () => {
-    const { page, context, problems } = await openPage();
+    const { page, context, problemsOf } = await openPage();
     try {
       await page.goto(`${stack.worker.base}/#h=not.a-valid.handle`, { waitUntil: 'load' });
       await page.waitForSelector('#view-expired:not([hidden])', { timeout: 10_000 });
@@ -149,10 +107,8 @@ describe('the webview page in Chromium', () => {
       assert.equal(await page.evaluate(() => sessionStorage.getItem('kenar-edge.handle')), null, 'a bad handle is forgotten');
       await page.screenshot({ path: artifactPath('page-expired.png'), fullPage: true });
 
-      await collectCsp(page, problems);
       // Chromium logs the 401 of /api/session as a failed resource load; nothing else is allowed.
-      const unexpected = problems.console.filter((m) => !/Failed to load resource.*401/.test(m));
-      assert.deepEqual({ ...problems, console: unexpected }, { console: [], pageErrors: [], csp: [], external: [] });
+      assert.deepEqual(await problemsOf({ allowConsole: [/Failed to load resource.*401/] }), NO_PROBLEMS);
 
       // The back link goes through the worker's /return to the (simulated) completion URL.
       const before = (await stack.sim.control('GET', '/_sim/completions')).body.count;
@@ -164,7 +120,7 @@ describe('the webview page in Chromium', () => {
   });
 
   test('no handle at all is the same expired state, with no request to the API', async () => {
-    const { page, context, problems } = await openPage();
+    const { page, context, problemsOf } = await openPage();
     const apiCalls = [];
     page.on('request', (r) => r.url().includes('/api/') && apiCalls.push(r.url()));
     try {
@@ -172,8 +128,7 @@ describe('the webview page in Chromium', () => {
       await page.waitForSelector('#view-expired:not([hidden])', { timeout: 10_000 });
       assert.deepEqual(apiCalls, []);
       assert.equal(await page.getAttribute('#back', 'href'), '/return');
-      await collectCsp(page, problems);
-      assert.deepEqual(problems, { console: [], pageErrors: [], csp: [], external: [] });
+      assert.deepEqual(await problemsOf(), NO_PROBLEMS);
     } finally {
       await context.close();
     }
@@ -181,7 +136,7 @@ describe('the webview page in Chromium', () => {
 
   test('a server error shows the retry state, and retry recovers', async () => {
     const { url, chat } = await launchViaSim(stack.sim, { side: 'seller' });
-    const { page, context, problems } = await openPage();
+    const { page, context, problemsOf } = await openPage();
     let failNext = true;
     await page.route('**/api/session', (route) => {
       if (failNext) {
@@ -199,9 +154,7 @@ describe('the webview page in Chromium', () => {
       await page.click('#retry');
       await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
       assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
-      await collectCsp(page, problems);
-      const unexpected = problems.console.filter((m) => !/Failed to load resource.*503/.test(m));
-      assert.deepEqual({ ...problems, console: unexpected }, { console: [], pageErrors: [], csp: [], external: [] });
+      assert.deepEqual(await problemsOf({ allowConsole: [/Failed to load resource.*503/] }), NO_PROBLEMS);
     } finally {
       await context.close();
     }

@@ -456,3 +456,71 @@ export function artifactPath(name) {
   if (!existsSync(ARTIFACTS)) spawnSync('mkdir', ['-p', ARTIFACTS]);
   return path.join(ARTIFACTS, name);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Browser (Debian's Chromium through playwright-core; never `npx playwright install`)
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const PHONE_VIEWPORT = { width: 360, height: 740 };
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Headless Chromium (playwright gives each launch a fresh temporary profile). Close it in after(). */
+export async function launchBrowser({ args = [], timeoutMs = 30_000 } = {}) {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args], timeout: timeoutMs });
+}
+
+/**
+ * A fresh phone-sized page (own context: empty sessionStorage and cookies) that records what
+ * should never happen: console errors/warnings, uncaught page errors, CSP violations (from a
+ * `securitypolicyviolation` listener installed before any page script) and requests that leave
+ * loopback. Call `await problemsOf()` at the end of a test; close `context` in a finally.
+ * Returns { page, context, problems, problemsOf() }.
+ */
+export async function openPhonePage(browser, { viewport = PHONE_VIEWPORT, locale = 'fa-IR' } = {}) {
+  const context = await browser.newContext({ viewport, locale, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const problems = { console: [], pageErrors: [], csp: [], external: [] };
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.console.push(`${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.pageErrors.push(String(e)));
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.protocol !== 'data:' && u.hostname !== '127.0.0.1') problems.external.push(r.url());
+  });
+  await page.addInitScript(() => {
+    window.__csp = [];
+    document.addEventListener('securitypolicyviolation', (e) => {
+      window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  /** The recorded problems, with the page's CSP violations collected; `allowConsole` filters. */
+  const problemsOf = async ({ allowConsole = [] } = {}) => {
+    let csp = [];
+    try {
+      csp = await page.evaluate(() => window.__csp || []);
+    } catch {
+      /* page closed or navigated away from our origin */
+    }
+    return {
+      console: problems.console.filter((m) => !allowConsole.some((re) => re.test(m))),
+      pageErrors: [...problems.pageErrors],
+      csp: [...problems.csp, ...csp],
+      external: [...problems.external],
+    };
+  };
+  return { page, context, problems, problemsOf };
+}
+
+/** What `problemsOf()` returns when nothing went wrong. */
+export const NO_PROBLEMS = Object.freeze({ console: [], pageErrors: [], csp: [], external: [] });
