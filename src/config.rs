@@ -100,6 +100,8 @@ pub struct Config {
     pub session_ttl: Ttl,
     pub session_persist: SessionPersist,
     pub pkce: bool,
+    /// Timeout of each call to Divar (Kenar API and token endpoint).
+    pub api_timeout_ms: u32,
 }
 
 impl Config {
@@ -167,6 +169,19 @@ impl Config {
             }
         };
 
+        let api_timeout_ms = match get("KENAR_API_TIMEOUT_MS") {
+            None => crate::kenar::client::CALL_TIMEOUT_MS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|ms| (100..=30_000).contains(ms))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "KENAR_API_TIMEOUT_MS",
+                    why: "must be 100 to 30000 milliseconds".into(),
+                })?,
+        };
+
         Ok(Config {
             identification_key,
             app_slug,
@@ -181,6 +196,7 @@ impl Config {
             session_ttl,
             session_persist,
             pkce,
+            api_timeout_ms,
         })
     }
 
@@ -339,6 +355,14 @@ pub(crate) mod tests {
         assert!(with(&[("SESSION_PERSIST", Some("sometimes"))]).is_err());
         assert!(!with(&[("OAUTH_PKCE", Some("off"))]).expect("ok").pkce);
         assert!(with(&[("OAUTH_PKCE", Some("maybe"))]).is_err());
+        assert_eq!(
+            with(&[("KENAR_API_TIMEOUT_MS", Some("800"))])
+                .expect("ok")
+                .api_timeout_ms,
+            800
+        );
+        assert!(with(&[("KENAR_API_TIMEOUT_MS", Some("0"))]).is_err());
+        assert!(with(&[("KENAR_API_TIMEOUT_MS", Some("soon"))]).is_err());
     }
 
     #[test]

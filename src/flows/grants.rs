@@ -64,6 +64,7 @@ pub async fn usable_token<P: Platform>(p: &P, cfg: &Config, grant_key: &str) -> 
         p.http(),
         cfg.kenar_oauth_base.as_str(),
         refresh_form(&creds, &refresh_token),
+        cfg.api_timeout_ms,
     )
     .await
     {

@@ -125,6 +125,7 @@ pub async fn attempt<P: Platform>(
         platform: p,
         api_base: cfg.kenar_api_base.as_str(),
         api_key: cfg.api_key.expose(),
+        timeout_ms: cfg.api_timeout_ms,
     };
     Ok(
         match client

@@ -148,7 +148,7 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
         redirect_uri: &redirect_uri,
     };
     let form = code_exchange_form(&creds, &code, pending.verifier.as_deref());
-    match token_request(p.http(), cfg.kenar_oauth_base.as_str(), form).await {
+    match token_request(p.http(), cfg.kenar_oauth_base.as_str(), form, cfg.api_timeout_ms).await {
         Ok(answer) => {
             let grant = grant_from_answer(answer, None, now);
             grants::save(p.kv(), &sealer, &pending.grant_key, &grant, now)

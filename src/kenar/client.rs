@@ -7,7 +7,8 @@ use crate::kenar::oauth::{parse_token_answer, TokenAnswer, TokenError};
 use crate::platform::{Http, HttpError, OutRequest, OutResponse, Platform};
 use crate::web::percent_encode;
 
-/// Per call. Divar's p99 is far below; a hang must not eat the person's patience.
+/// Per call, unless `KENAR_API_TIMEOUT_MS` says otherwise. Divar's p99 is far below; a hang
+/// must not eat the person's patience.
 pub const CALL_TIMEOUT_MS: u32 = 5_000;
 /// Attempts within one request, the first included. What still fails waits in the outbox.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -89,6 +90,7 @@ pub struct KenarClient<'a, P: Platform> {
     pub platform: &'a P,
     pub api_base: &'a str,
     pub api_key: &'a str,
+    pub timeout_ms: u32,
 }
 
 impl<P: Platform> KenarClient<'_, P> {
@@ -113,7 +115,7 @@ impl<P: Platform> KenarClient<'_, P> {
                 ("authorization".into(), format!("Bearer {access_token}")),
             ],
             body: Some(body),
-            timeout_ms: CALL_TIMEOUT_MS,
+            timeout_ms: self.timeout_ms,
         };
         let mut attempt = 0;
         loop {
@@ -136,7 +138,12 @@ impl<P: Platform> KenarClient<'_, P> {
 
 /// Posts a form to Divar's token endpoint and reads the answer. One retry on a transient error:
 /// a code is single-use, but a request that never reached Divar did not use it.
-pub async fn token_request<H: Http>(http: &H, oauth_base: &str, form: String) -> Result<TokenAnswer, TokenError> {
+pub async fn token_request<H: Http>(
+    http: &H,
+    oauth_base: &str,
+    form: String,
+    timeout_ms: u32,
+) -> Result<TokenAnswer, TokenError> {
     let request = OutRequest {
         method: "POST",
         url: format!("{oauth_base}/oauth2/token"),
@@ -145,7 +152,7 @@ pub async fn token_request<H: Http>(http: &H, oauth_base: &str, form: String) ->
             ("accept".into(), "application/json".into()),
         ],
         body: Some(form),
-        timeout_ms: CALL_TIMEOUT_MS,
+        timeout_ms,
     };
     match http.send(request).await {
         Ok(resp) => parse_token_answer(resp.status, &resp.body),
@@ -172,6 +179,7 @@ mod tests {
             platform: p,
             api_base: "http://kenar",
             api_key: "k",
+            timeout_ms: CALL_TIMEOUT_MS,
         };
         pollster::block_on(client.send_conversation_message("c/1", "tok", &msg()))
     }
