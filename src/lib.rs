@@ -16,6 +16,7 @@ pub mod routes;
 pub mod secret;
 pub mod store;
 pub mod ttl;
+pub mod visit;
 pub mod web;
 
 #[cfg(target_arch = "wasm32")]
