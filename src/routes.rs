@@ -15,6 +15,12 @@ pub enum Route {
     OAuthStart,
     OAuthCallback,
     Messages,
+    DynamicAction,
+    Visit,
+    VisitPropose,
+    VisitAnswer,
+    VisitCancel,
+    Calendar,
     ReturnToDivar,
 }
 
@@ -27,6 +33,12 @@ impl Route {
             "/api/oauth/start" => Route::OAuthStart,
             "/oauth/callback" => Route::OAuthCallback,
             "/api/messages" => Route::Messages,
+            "/divar/dynamic-action" => Route::DynamicAction,
+            "/api/visit" => Route::Visit,
+            "/api/visit/propose" => Route::VisitPropose,
+            "/api/visit/answer" => Route::VisitAnswer,
+            "/api/visit/cancel" => Route::VisitCancel,
+            p if p.starts_with("/ics/") => Route::Calendar,
             "/return" => Route::ReturnToDivar,
             _ => return None,
         })
@@ -34,9 +46,19 @@ impl Route {
 
     fn allowed(self) -> &'static str {
         match self {
-            Route::SessionInit | Route::OAuthStart => "POST",
+            Route::SessionInit
+            | Route::OAuthStart
+            | Route::DynamicAction
+            | Route::VisitPropose
+            | Route::VisitAnswer
+            | Route::VisitCancel => "POST",
             Route::Messages => "GET, POST",
-            Route::Health | Route::Session | Route::OAuthCallback | Route::ReturnToDivar => "GET",
+            Route::Health
+            | Route::Session
+            | Route::OAuthCallback
+            | Route::Visit
+            | Route::Calendar
+            | Route::ReturnToDivar => "GET",
         }
     }
 }
@@ -84,6 +106,12 @@ async fn dispatch<P: Platform>(
         Route::OAuthCallback => flows::oauth::callback(p, cfg, req).await,
         Route::Messages if req.method == Method::Post => flows::messaging::submit(p, cfg, req).await,
         Route::Messages => flows::messaging::list(p, cfg, req).await,
+        Route::DynamicAction => flows::visit::dynamic_action(p, cfg, req).await,
+        Route::Visit => flows::visit::get(p, cfg, req).await,
+        Route::VisitPropose => flows::visit::propose(p, cfg, req).await,
+        Route::VisitAnswer => flows::visit::answer(p, cfg, req).await,
+        Route::VisitCancel => flows::visit::cancel(p, cfg, req).await,
+        Route::Calendar => flows::visit::calendar(p, cfg, req).await,
         // The one way back to Divar: its fixed completion URL, from configuration only.
         Route::ReturnToDivar => Ok(Response::redirect(303, cfg.completion_url.as_str())),
     }

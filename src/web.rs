@@ -100,6 +100,13 @@ impl Request {
     }
 }
 
+/// `https://host/a/b?q#f` → `/a/b?q`, for an absolute URL as Workers hand it.
+pub fn path_and_query(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("/");
+    path.split('#').next().unwrap_or(path)
+}
+
 /// Decodes `application/x-www-form-urlencoded` text; None on malformed escapes or bad UTF-8.
 pub fn percent_decode(raw: &str) -> Option<String> {
     let bytes = raw.as_bytes();
@@ -229,6 +236,17 @@ mod tests {
         assert_eq!(r.query_param("dup"), None);
         assert_eq!(r.query_param("bad"), None);
         assert_eq!(r.query_param("missing"), None);
+    }
+
+    #[test]
+    fn urls_split_into_path_and_query() {
+        assert_eq!(
+            path_and_query("https://w.example/oauth/callback?state=a&code=b"),
+            "/oauth/callback?state=a&code=b"
+        );
+        assert_eq!(path_and_query("http://127.0.0.1:8787"), "/");
+        assert_eq!(path_and_query("http://127.0.0.1:8787/?x=1#frag"), "/?x=1");
+        assert_eq!(path_and_query("https://w.example/a/b/"), "/a/b/");
     }
 
     #[test]

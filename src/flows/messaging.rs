@@ -160,6 +160,73 @@ fn retry_later(
     done(DeliveryState::Waiting, Some("divar_unavailable"), now + wait * 1000)
 }
 
+/// A message some flow wants posted: kept in the outbox, then sent.
+pub struct Outgoing {
+    /// The namespace of the outbox item: the launch session, or a conversation for one-tap answers.
+    pub session_id: String,
+    pub grant_key: String,
+    pub conversation_id: String,
+    pub idempotency_key: String,
+    /// What the person sees of it in their list.
+    pub text: String,
+    pub message: ConversationMessage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    /// The idempotency key was used before for a different message.
+    #[error("this idempotency key was already used for a different message")]
+    KeyReused,
+}
+
+impl From<OutboxError> for AppError {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            OutboxError::Kv(e) => internal(e),
+            OutboxError::KeyReused => AppError::InvalidField {
+                field: "idempotency_key".into(),
+                why: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Writes the item (once per idempotency key) and tries to deliver it now. Returns the item and
+/// its state after this attempt; a sent item is returned as it is, never sent again.
+pub async fn send_through_outbox<P: Platform>(
+    p: &P,
+    cfg: &Config,
+    out: Outgoing,
+) -> Result<(OutboxItem, Delivery), OutboxError> {
+    let id = digest_hex(&["outbox", &out.session_id, &out.idempotency_key])[..32].to_string();
+    let item = match outbox::get_item(p.kv(), &out.session_id, &id).await? {
+        Some(existing) if existing.message != out.message => return Err(OutboxError::KeyReused),
+        Some(existing) => existing,
+        None => {
+            let item = OutboxItem {
+                id,
+                session_id: out.session_id,
+                grant_key: out.grant_key,
+                conversation_id: out.conversation_id,
+                text: out.text,
+                message: out.message,
+                created_at_ms: p.now_ms(),
+            };
+            // Written before the first send: from here on the submission cannot be lost.
+            outbox::put_item(p.kv(), &item).await?;
+            item
+        }
+    };
+    let before = outbox::get_state(p.kv(), &item).await?;
+    let after = attempt(p, cfg, &item, &before).await?;
+    if after != before {
+        outbox::set_state(p.kv(), &item, &after, before.state == DeliveryState::Waiting).await?;
+    }
+    Ok((item, after))
+}
+
 /// `POST /api/messages` `{text, idempotency_key}`.
 pub async fn submit<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<Response> {
     let session = authenticate(p, cfg, req).await?;
@@ -176,33 +243,15 @@ pub async fn submit<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
             field: "conversation_id".into(),
             why: "this launch did not come from a chat".into(),
         })?;
-    let session_id = session.handle.session_id.to_string();
-    let id = digest_hex(&["outbox", &session_id, &sub.idempotency_key])[..32].to_string();
-
-    let item = match outbox::get_item(p.kv(), &session_id, &id).await.map_err(internal)? {
-        Some(existing) => existing,
-        None => {
-            let item = OutboxItem {
-                id,
-                session_id: session_id.clone(),
-                grant_key: grant_key(&session.context, session.handle.session_id),
-                conversation_id,
-                text: sub.text.trim().to_string(),
-                message: compose(&session.context, sub.text.trim()),
-                created_at_ms: p.now_ms(),
-            };
-            // Written before the first send: from here on the submission cannot be lost.
-            outbox::put_item(p.kv(), &item).await.map_err(internal)?;
-            item
-        }
+    let outgoing = Outgoing {
+        session_id: session.handle.session_id.to_string(),
+        grant_key: grant_key(&session.context, session.handle.session_id),
+        conversation_id,
+        idempotency_key: sub.idempotency_key.clone(),
+        text: sub.text.trim().to_string(),
+        message: compose(&session.context, sub.text.trim()),
     };
-    let before = outbox::get_state(p.kv(), &item).await.map_err(internal)?;
-    let after = attempt(p, cfg, &item, &before).await.map_err(internal)?;
-    if after != before {
-        outbox::set_state(p.kv(), &item, &after, before.state == DeliveryState::Waiting)
-            .await
-            .map_err(internal)?;
-    }
+    let (item, after) = send_through_outbox(p, cfg, outgoing).await?;
     Ok(Response::json(200, &serde_json::json!({ "item": view(&item, &after) })))
 }
 
@@ -363,6 +412,11 @@ mod tests {
         assert_eq!(w.state("one", "key-00000001"), "sent");
         assert_eq!(w.p.http.sent_to(SEND).len(), 1);
         assert_eq!(w.state("two", "key-00000002"), "sent");
+        assert_eq!(
+            w.submit("other text", "key-00000001").status,
+            422,
+            "a key names one message"
+        );
         assert_eq!(w.listed().as_array().map(Vec::len), Some(2));
     }
 

@@ -7,3 +7,4 @@ pub mod launch;
 pub mod messaging;
 pub mod oauth;
 pub mod session;
+pub mod visit;

@@ -104,7 +104,7 @@ fn field(field: &'static str, why: &'static str) -> LaunchError {
 }
 
 /// A string field that may be absent, `null` or empty (all the same to us), bounded in length.
-fn opt_str(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
+pub(crate) fn opt_str(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
     match obj.get(name) {
         Some(Value::Number(_)) => Err(field(name, "must be a string")),
         _ => opt_id(obj, name, max),
@@ -113,7 +113,7 @@ fn opt_str(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<O
 
 /// Like `opt_str`, for user ids: a sender that serialises a numeric id as a number still
 /// means the id.
-fn opt_id(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
+pub(crate) fn opt_id(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
@@ -163,7 +163,7 @@ fn detect_version(obj: &Map<String, Value>) -> PayloadVersion {
 pub type Location = (String, String);
 
 /// Our button data and, for v1 location launches, the location, from wherever Divar put them.
-fn extra_data(obj: &Map<String, Value>) -> Result<(Map<String, Value>, Option<Location>), LaunchError> {
+pub(crate) fn extra_data(obj: &Map<String, Value>) -> Result<(Map<String, Value>, Option<Location>), LaunchError> {
     let mut data = Map::new();
     let mut location = None;
     if let Some(extra) = opt_object(obj, "extra_data")? {

@@ -42,12 +42,19 @@ impl Grant {
 /// Whose permission, for which conversation. Without a user id (Divar's v2 field is nullable)
 /// the grant is bound to the launch session instead.
 pub fn grant_key(context: &LaunchContext, session_id: SessionId) -> String {
-    let who = match &context.user_id {
-        Some(user) => format!("user:{user}"),
-        None => format!("session:{session_id}"),
-    };
-    let conversation = context.conversation_id.as_deref().unwrap_or("");
-    digest_hex(&["grant", &who, conversation])
+    match &context.user_id {
+        Some(user) => user_grant_key(user, context.conversation_id.as_deref().unwrap_or("")),
+        None => digest_hex(&[
+            "grant",
+            &format!("session:{session_id}"),
+            context.conversation_id.as_deref().unwrap_or(""),
+        ]),
+    }
+}
+
+/// The grant of a known user in a conversation, as a one-tap answer (which has no session) finds it.
+pub fn user_grant_key(user_id: &str, conversation_id: &str) -> String {
+    digest_hex(&["grant", &format!("user:{user_id}"), conversation_id])
 }
 
 fn key(grant_key: &str) -> String {

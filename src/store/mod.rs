@@ -5,3 +5,4 @@ pub mod oauth_state;
 pub mod outbox;
 pub mod sealed;
 pub mod session;
+pub mod visits;

@@ -4,8 +4,20 @@
 /// Tehran's offset from UTC, in seconds.
 pub const TEHRAN_OFFSET_SECS: i64 = 3 * 3600 + 1800;
 
-const MONTHS: [&str; 12] =
-    ["فروردین", "اردیبهشت", "خرداد", "تیر", "مرداد", "شهریور", "مهر", "آبان", "آذر", "دی", "بهمن", "اسفند"];
+const MONTHS: [&str; 12] = [
+    "فروردین",
+    "اردیبهشت",
+    "خرداد",
+    "تیر",
+    "مرداد",
+    "شهریور",
+    "مهر",
+    "آبان",
+    "آذر",
+    "دی",
+    "بهمن",
+    "اسفند",
+];
 /// Indexed by days since the Unix epoch modulo 7: 1970-01-01 was a Thursday.
 const WEEKDAYS: [&str; 7] = ["پنجشنبه", "جمعه", "شنبه", "یکشنبه", "دوشنبه", "سه‌شنبه", "چهارشنبه"];
 
@@ -26,7 +38,8 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 pub fn gregorian_to_jalali(gy: i64, gm: u32, gd: u32) -> (i64, u32, u32) {
     const G_DAYS: [i64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     let gy2 = if gm > 2 { gy + 1 } else { gy };
-    let mut days = 355_666 + 365 * gy + (gy2 + 3) / 4 - (gy2 + 99) / 100 + (gy2 + 399) / 400
+    let mut days = 355_666 + 365 * gy + (gy2 + 3) / 4 - (gy2 + 99) / 100
+        + (gy2 + 399) / 400
         + i64::from(gd)
         + G_DAYS[(gm - 1) as usize];
     let mut jy = -1595 + 33 * (days / 12_053);
@@ -37,7 +50,11 @@ pub fn gregorian_to_jalali(gy: i64, gm: u32, gd: u32) -> (i64, u32, u32) {
         jy += (days - 1) / 365;
         days = (days - 1) % 365;
     }
-    let (jm, jd) = if days < 186 { (1 + days / 31, 1 + days % 31) } else { (7 + (days - 186) / 30, 1 + (days - 186) % 30) };
+    let (jm, jd) = if days < 186 {
+        (1 + days / 31, 1 + days % 31)
+    } else {
+        (7 + (days - 186) / 30, 1 + (days - 186) % 30)
+    };
     (jy, jm as u32, jd as u32)
 }
 
@@ -78,13 +95,19 @@ fn parts(unix_secs: i64) -> Parts {
 /// "شنبه ۳۰ آبان ۱۷:۰۰": short enough for a chat button.
 pub fn format_short(unix_secs: i64) -> String {
     let p = parts(unix_secs);
-    persian_digits(&format!("{} {} {} {:02}:{:02}", p.weekday, p.day, p.month, p.hour, p.minute))
+    persian_digits(&format!(
+        "{} {} {} {:02}:{:02}",
+        p.weekday, p.day, p.month, p.hour, p.minute
+    ))
 }
 
 /// "شنبه ۱۲ آذر ۱۴۰۵، ساعت ۱۷:۳۰" for an instant (Unix seconds), in Tehran time.
 pub fn format_tehran(unix_secs: i64) -> String {
     let p = parts(unix_secs);
-    persian_digits(&format!("{} {} {} {}، ساعت {:02}:{:02}", p.weekday, p.day, p.month, p.year, p.hour, p.minute))
+    persian_digits(&format!(
+        "{} {} {} {}، ساعت {:02}:{:02}",
+        p.weekday, p.day, p.month, p.year, p.hour, p.minute
+    ))
 }
 
 #[cfg(test)]

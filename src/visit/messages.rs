@@ -10,13 +10,19 @@ use crate::kenar::message::{Action, Button, ButtonGrid, ConversationMessage};
 
 fn grid(rows: Vec<Vec<Button>>) -> ButtonGrid {
     // Every grid below is built from at most 3 rows of at most 3 buttons; `row` re-checks.
-    rows.into_iter().try_fold(ButtonGrid::default(), |g, r| g.row(r)).unwrap_or_default()
+    rows.into_iter()
+        .try_fold(ButtonGrid::default(), |g, r| g.row(r))
+        .unwrap_or_default()
 }
 
 pub fn proposal(p: &Proposal) -> ConversationMessage {
     let mut text = String::from("📅 پیشنهاد زمان بازدید");
     for (i, slot) in p.slots.iter().enumerate() {
-        text.push_str(&format!("\n{}) {}", persian_digits(&(i + 1).to_string()), format_tehran(*slot)));
+        text.push_str(&format!(
+            "\n{}) {}",
+            persian_digits(&(i + 1).to_string()),
+            format_tehran(*slot)
+        ));
     }
     if !p.note.is_empty() {
         text.push_str(&format!("\nیادداشت: {}", p.note));
@@ -27,7 +33,10 @@ pub fn proposal(p: &Proposal) -> ConversationMessage {
         .iter()
         .enumerate()
         .map(|(i, slot)| {
-            Button::new(&format_short(*slot), Action::dynamic(&[("v", "pick"), ("p", &p.id), ("s", &i.to_string())]))
+            Button::new(
+                &format_short(*slot),
+                Action::dynamic(&[("v", "pick"), ("p", &p.id), ("s", &i.to_string())]),
+            )
         })
         .collect();
     let receiver = grid(vec![
@@ -37,12 +46,24 @@ pub fn proposal(p: &Proposal) -> ConversationMessage {
             Button::new("پاسخ در افزونه", Action::server_link(&[("v", "answer"), ("p", &p.id)])),
         ],
     ]);
-    let sender = grid(vec![vec![Button::new("تغییر یا لغو", Action::server_link(&[("v", "manage"), ("p", &p.id)]))]]);
-    ConversationMessage { message: text, sender_buttons: sender, receiver_buttons: receiver }
+    let sender = grid(vec![vec![Button::new(
+        "تغییر یا لغو",
+        Action::server_link(&[("v", "manage"), ("p", &p.id)]),
+    )]]);
+    ConversationMessage {
+        message: text,
+        sender_buttons: sender,
+        receiver_buttons: receiver,
+    }
 }
 
 pub fn confirmed(at_unix: i64, ics_url: &str) -> ConversationMessage {
-    let add = || grid(vec![vec![Button::new("افزودن به تقویم", Action::OpenDirectLink(ics_url.to_string()))]]);
+    let add = || {
+        grid(vec![vec![Button::new(
+            "افزودن به تقویم",
+            Action::OpenDirectLink(ics_url.to_string()),
+        )]])
+    };
     ConversationMessage {
         message: format!("✅ قرار بازدید قطعی شد: {}", format_tehran(at_unix)),
         sender_buttons: add(),
@@ -51,7 +72,10 @@ pub fn confirmed(at_unix: i64, ics_url: &str) -> ConversationMessage {
 }
 
 fn propose_again() -> ButtonGrid {
-    grid(vec![vec![Button::new("پیشنهاد زمان دیگر", Action::server_link(&[("v", "propose")]))]])
+    grid(vec![vec![Button::new(
+        "پیشنهاد زمان دیگر",
+        Action::server_link(&[("v", "propose")]),
+    )]])
 }
 
 pub fn declined() -> ConversationMessage {
@@ -79,15 +103,30 @@ mod tests {
     #[test]
     fn a_proposal_gives_the_receiver_one_tap_per_slot() {
         let now = 1_795_000_000i64;
-        let p = Proposal::new("p1".into(), vec![now + 3600, now + 7200, now + 10800], "<b>", UserSide::Demand, now as u64 * 1000)
-            .expect("valid");
+        let p = Proposal::new(
+            "p1".into(),
+            vec![now + 3600, now + 7200, now + 10800],
+            "<b>",
+            UserSide::Demand,
+            now as u64 * 1000,
+        )
+        .expect("valid");
         let json: Value = serde_json::to_value(proposal(&p)).expect("json");
         let rows = json["receiver_buttons"]["rows"].as_array().expect("rows");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["buttons"].as_array().map(Vec::len), Some(3));
-        assert_eq!(rows[0]["buttons"][2]["action"]["get_dynamic_action"]["data"], serde_json::json!({"v": "pick", "p": "p1", "s": "2"}));
-        assert_eq!(rows[1]["buttons"][1]["action"]["open_server_link"]["data"]["v"], "answer");
-        assert_eq!(json["sender_buttons"]["rows"][0]["buttons"][0]["action"]["open_server_link"]["data"]["v"], "manage");
+        assert_eq!(
+            rows[0]["buttons"][2]["action"]["get_dynamic_action"]["data"],
+            serde_json::json!({"v": "pick", "p": "p1", "s": "2"})
+        );
+        assert_eq!(
+            rows[1]["buttons"][1]["action"]["open_server_link"]["data"]["v"],
+            "answer"
+        );
+        assert_eq!(
+            json["sender_buttons"]["rows"][0]["buttons"][0]["action"]["open_server_link"]["data"]["v"],
+            "manage"
+        );
         let text = json["message"].as_str().expect("text");
         assert!(text.contains("۱) ") && text.contains("۳) ") && text.contains("یادداشت: <b>"));
     }
@@ -96,7 +135,10 @@ mod tests {
     fn a_confirmation_offers_the_calendar_to_both() {
         let json: Value = serde_json::to_value(confirmed(1_795_267_800, "https://w/ics/x.ics")).expect("json");
         for side in ["sender_buttons", "receiver_buttons"] {
-            assert_eq!(json[side]["rows"][0]["buttons"][0]["action"]["open_direct_link"], "https://w/ics/x.ics");
+            assert_eq!(
+                json[side]["rows"][0]["buttons"][0]["action"]["open_direct_link"],
+                "https://w/ics/x.ics"
+            );
         }
         assert!(json["message"].as_str().unwrap_or("").contains("۱۷:۰۰"));
     }

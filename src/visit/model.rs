@@ -51,7 +51,13 @@ pub enum VisitError {
 }
 
 impl Proposal {
-    pub fn new(id: String, mut slots: Vec<i64>, note: &str, proposer: UserSide, now_ms: u64) -> Result<Self, VisitError> {
+    pub fn new(
+        id: String,
+        mut slots: Vec<i64>,
+        note: &str,
+        proposer: UserSide,
+        now_ms: u64,
+    ) -> Result<Self, VisitError> {
         slots.sort_unstable();
         slots.dedup();
         if slots.is_empty() || slots.len() > MAX_SLOTS {
@@ -65,7 +71,14 @@ impl Proposal {
         if note.chars().count() > MAX_NOTE_CHARS {
             return Err(VisitError::NoteTooLong);
         }
-        Ok(Proposal { id, slots, note: note.to_string(), proposer, status: Status::Open, created_at_ms: now_ms })
+        Ok(Proposal {
+            id,
+            slots,
+            note: note.to_string(),
+            proposer,
+            status: Status::Open,
+            created_at_ms: now_ms,
+        })
     }
 
     fn open_for_answer(&self, id: &str, by: UserSide) -> Result<(), VisitError> {
@@ -128,8 +141,14 @@ mod tests {
     const NOW: i64 = 1_795_000_000;
 
     fn proposal() -> Proposal {
-        Proposal::new("p1".into(), vec![NOW + 7200, NOW + 3600, NOW + 3600], " note ", UserSide::Demand, NOW_MS)
-            .expect("valid")
+        Proposal::new(
+            "p1".into(),
+            vec![NOW + 7200, NOW + 3600, NOW + 3600],
+            " note ",
+            UserSide::Demand,
+            NOW_MS,
+        )
+        .expect("valid")
     }
 
     #[test]
@@ -139,10 +158,16 @@ mod tests {
         assert_eq!(p.note, "note");
         let new = |slots: Vec<i64>, note: &str| Proposal::new("x".into(), slots, note, UserSide::Supply, NOW_MS);
         assert_eq!(new(vec![], ""), Err(VisitError::SlotCount));
-        assert_eq!(new(vec![NOW + 1, NOW + 2, NOW + 3, NOW + 4], ""), Err(VisitError::SlotCount));
+        assert_eq!(
+            new(vec![NOW + 1, NOW + 2, NOW + 3, NOW + 4], ""),
+            Err(VisitError::SlotCount)
+        );
         assert_eq!(new(vec![NOW - 1], ""), Err(VisitError::SlotOutOfRange));
         assert_eq!(new(vec![NOW + MAX_AHEAD_SECS + 1], ""), Err(VisitError::SlotOutOfRange));
-        assert_eq!(new(vec![NOW + 60], &"ن".repeat(MAX_NOTE_CHARS + 1)), Err(VisitError::NoteTooLong));
+        assert_eq!(
+            new(vec![NOW + 60], &"ن".repeat(MAX_NOTE_CHARS + 1)),
+            Err(VisitError::NoteTooLong)
+        );
     }
 
     #[test]
@@ -153,7 +178,11 @@ mod tests {
         assert_eq!(p.pick("old", 0, UserSide::Supply), Err(VisitError::Stale));
         assert_eq!(p.pick("p1", 1, UserSide::Supply), Ok(NOW + 7200));
         assert_eq!(p.confirmed_at(), Some(NOW + 7200));
-        assert_eq!(p.pick("p1", 0, UserSide::Supply), Err(VisitError::Stale), "answered once");
+        assert_eq!(
+            p.pick("p1", 0, UserSide::Supply),
+            Err(VisitError::Stale),
+            "answered once"
+        );
         assert_eq!(p.decline("p1", UserSide::Supply), Err(VisitError::Stale));
     }
 
