@@ -55,7 +55,9 @@ describe('the webview page in Chromium', () => {
       assert.ok(await page.isHidden('#view-expired'));
       assert.ok(await page.isHidden('#view-error'));
       assert.equal(await page.getAttribute('#back', 'href'), '/return');
-      assert.equal((await page.textContent('#back')).trim(), 'بازگشت به دیوار');
+      assert.equal((await page.textContent('#back')).trim(), 'پایان و بازگشت به دیوار');
+      assert.equal(await page.getAttribute('#cancel', 'href'), '/return');
+      assert.equal((await page.textContent('#cancel')).trim(), 'انصراف');
 
       // The handle is gone from the address bar but kept for a reload.
       assert.equal(page.url(), `${stack.worker.base}/`);

@@ -77,3 +77,23 @@ test('page weight is tiny (well under Divar\'s 400 KB)', () => {
   const total = ['index.html', 'app.js', 'app.css'].reduce((n, f) => n + statSync(path.join(STATIC, f)).size, 0);
   assert.ok(total < 32 * 1024, `${total} bytes`);
 });
+
+test('the only navigation in app.js is location.assign of the worker\'s authorize_url', () => {
+  const js = code(read('app.js'));
+  assert.equal((js.match(/location\.assign\(/g) || []).length, 1);
+  assert.match(js, /location\.assign\(url\)/);
+  assert.match(js, /var url = body && typeof body\.authorize_url === 'string' \? body\.authorize_url : ''/);
+  assert.doesNotMatch(js, /location\.(href|replace)\s*[=(]|window\.open\(|location\s*=/);
+});
+
+test('the messaging form: a labelled textarea, a send button, the list and both ways back', () => {
+  const html = read('index.html');
+  assert.match(html, /<label for="text">پیام شما<\/label>\s*<textarea id="text"[^>]*maxlength="1000"/);
+  assert.match(html, /<button id="send" class="button" type="submit">ارسال در گفتگو<\/button>/);
+  assert.match(html, /<h2 id="messages-title">پیام‌های شما<\/h2>/);
+  assert.match(html, /<a id="back" class="button" href="\/return">پایان و بازگشت به دیوار<\/a>/);
+  assert.match(html, /<a id="cancel" class="button secondary" href="\/return">انصراف<\/a>/);
+  const js = code(read('app.js'));
+  assert.match(js, /crypto\.getRandomValues|c\.getRandomValues/);
+  assert.match(js, /Math\.random/);
+});
