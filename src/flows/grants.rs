@@ -42,12 +42,32 @@ pub fn grant_from_answer(answer: TokenAnswer, previous_refresh: Option<String>, 
 }
 
 pub async fn usable_token<P: Platform>(p: &P, cfg: &Config, grant_key: &str) -> Result<TokenStatus, KvError> {
+    token(p, cfg, grant_key, None).await
+}
+
+/// After Divar refused `rejected` (401) although our clock said it was alive: refresh now,
+/// unless another request already replaced it.
+pub async fn refresh_after_rejection<P: Platform>(
+    p: &P,
+    cfg: &Config,
+    grant_key: &str,
+    rejected: &str,
+) -> Result<TokenStatus, KvError> {
+    token(p, cfg, grant_key, Some(rejected)).await
+}
+
+async fn token<P: Platform>(
+    p: &P,
+    cfg: &Config,
+    grant_key: &str,
+    rejected: Option<&str>,
+) -> Result<TokenStatus, KvError> {
     let sealer = Sealer::new(&cfg.token_encryption_key);
     let Some(grant) = grants::load(p.kv(), &sealer, grant_key).await? else {
         return Ok(TokenStatus::ConsentNeeded);
     };
     let now = p.now_ms();
-    if grant.access_usable(now) {
+    if grant.access_usable(now) && rejected != Some(grant.access_token.as_str()) {
         return Ok(TokenStatus::Ready(grant.access_token));
     }
     let Some(refresh_token) = grant.refresh_token.clone() else {
@@ -182,6 +202,26 @@ mod tests {
         store(&p, &cfg, &grant(&p, 30, None));
         assert_eq!(status(&p, &cfg), TokenStatus::ConsentNeeded);
         assert!(p.http.sent().is_empty());
+    }
+
+    #[test]
+    fn a_rejected_live_token_is_refreshed_once() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        store(&p, &cfg, &grant(&p, 3000, Some("ory_rt_1")));
+        p.http.route(
+            "/oauth2/token",
+            200,
+            r#"{"access_token":"ory_at_new","refresh_token":"ory_rt_2","expires_in":3600}"#,
+        );
+        let forced = pollster::block_on(refresh_after_rejection(&p, &cfg, "g", "ory_at_old")).expect("kv");
+        assert_eq!(forced, TokenStatus::Ready("ory_at_new".into()));
+        let again = pollster::block_on(refresh_after_rejection(&p, &cfg, "g", "ory_at_old")).expect("kv");
+        assert_eq!(
+            again,
+            TokenStatus::Ready("ory_at_new".into()),
+            "already replaced: no second refresh"
+        );
+        assert_eq!(p.http.sent_to("/oauth2/token").len(), 1);
     }
 
     #[test]

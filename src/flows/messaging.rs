@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::crypto::digest_hex;
 use crate::error::{AppError, AppResult};
 use crate::flows::divar_auth::json_body;
-use crate::flows::grants::{usable_token, TokenStatus};
+use crate::flows::grants::{refresh_after_rejection, usable_token, TokenStatus};
 use crate::flows::session::authenticate;
 use crate::kenar::client::{KenarClient, SendError};
 use crate::kenar::launch::LaunchContext;
@@ -127,21 +127,34 @@ pub async fn attempt<P: Platform>(
         api_key: cfg.api_key.expose(),
         timeout_ms: cfg.api_timeout_ms,
     };
-    Ok(
-        match client
-            .send_conversation_message(&item.conversation_id, &token, &item.message)
-            .await
-        {
-            Ok(()) => done(DeliveryState::Sent, None, 0),
-            Err(SendError::RecipientRestricted) => done(DeliveryState::Failed, Some("recipient_restricted"), 0),
-            Err(SendError::PermissionRejected) => {
-                grants::forget(p.kv(), &item.grant_key).await?;
-                done(DeliveryState::NeedsConsent, Some("permission_revoked"), 0)
+    let mut result = client
+        .send_conversation_message(&item.conversation_id, &token, &item.message)
+        .await;
+    if result == Err(SendError::TokenRejected) {
+        // Divar dropped the token before its stated expiry: one refresh, one more try.
+        result = match refresh_after_rejection(p, cfg, &item.grant_key, &token).await? {
+            TokenStatus::Ready(fresh) => {
+                client
+                    .send_conversation_message(&item.conversation_id, &fresh, &item.message)
+                    .await
             }
-            Err(SendError::Rejected(_)) => done(DeliveryState::Failed, Some("rejected_by_divar"), 0),
-            Err(SendError::Transient { retry_after_secs, .. }) => retry_later(done, attempts, now, retry_after_secs),
-        },
-    )
+            TokenStatus::ConsentNeeded => Err(SendError::PermissionRejected),
+            TokenStatus::Unavailable(_) => Err(SendError::Transient {
+                reason: "token refresh failed".into(),
+                retry_after_secs: None,
+            }),
+        };
+    }
+    Ok(match result {
+        Ok(()) => done(DeliveryState::Sent, None, 0),
+        Err(SendError::RecipientRestricted) => done(DeliveryState::Failed, Some("recipient_restricted"), 0),
+        Err(SendError::PermissionRejected | SendError::TokenRejected) => {
+            grants::forget(p.kv(), &item.grant_key).await?;
+            done(DeliveryState::NeedsConsent, Some("permission_revoked"), 0)
+        }
+        Err(SendError::Rejected(_)) => done(DeliveryState::Failed, Some("rejected_by_divar"), 0),
+        Err(SendError::Transient { retry_after_secs, .. }) => retry_later(done, attempts, now, retry_after_secs),
+    })
 }
 
 /// Waiting with exponential backoff (30 s, 1 min, 2 min … capped at 30 min), or Divar's own
@@ -467,6 +480,33 @@ mod tests {
         );
         w.p.advance_secs(3600);
         assert_eq!(w.sweep(), SweepReport::default());
+        assert_eq!(w.p.http.sent_to(SEND).len(), 1);
+    }
+
+    #[test]
+    fn a_token_divar_dropped_early_is_refreshed_and_the_send_retried() {
+        let w = world(true);
+        w.p.http.route(SEND, 401, r#"{"code":16}"#);
+        w.p.http.route(
+            "/oauth2/token",
+            200,
+            r#"{"access_token":"ory_at_2","refresh_token":"ory_rt_2","expires_in":3600}"#,
+        );
+        w.p.http.route(SEND, 200, "{}");
+        assert_eq!(w.state("hi", "key-00000001"), "sent");
+        let sends = w.p.http.sent_to(SEND);
+        assert_eq!(sends.len(), 2);
+        assert!(sends[1]
+            .headers
+            .contains(&("authorization".into(), "Bearer ory_at_2".into())));
+    }
+
+    #[test]
+    fn a_revoked_grant_whose_refresh_fails_leads_back_to_consent() {
+        let w = world(true);
+        w.p.http.route(SEND, 401, r#"{"code":16}"#);
+        w.p.http.route("/oauth2/token", 400, r#"{"error":"invalid_grant"}"#);
+        assert_eq!(w.state("hi", "key-00000001"), "needs_consent");
         assert_eq!(w.p.http.sent_to(SEND).len(), 1);
     }
 

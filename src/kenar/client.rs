@@ -21,8 +21,12 @@ pub enum SendError {
     /// 412 code 9: blocked by the other side, or either person is restricted. Permanent.
     #[error("the recipient cannot receive messages")]
     RecipientRestricted,
-    /// 401/403: the grant was revoked or does not cover this conversation. Ask again.
-    #[error("the permission was revoked or does not cover this")]
+    /// 401: Divar no longer takes this access token (expired early, or revoked). A refresh
+    /// may still work; if it does not, ask again.
+    #[error("the access token was not accepted")]
+    TokenRejected,
+    /// 403: the grant does not cover this conversation. Ask again.
+    #[error("the permission does not cover this")]
     PermissionRejected,
     /// Divar refused the message itself (400, 404): retrying the same bytes cannot help.
     #[error("Divar refused the message: {0}")]
@@ -73,7 +77,8 @@ fn classify(result: Result<OutResponse, HttpError>) -> Result<(), SendError> {
     match resp.status {
         200..=299 => Ok(()),
         412 if code == Some(9) || code.is_none() => Err(SendError::RecipientRestricted),
-        401 | 403 => Err(SendError::PermissionRejected),
+        401 => Err(SendError::TokenRejected),
+        403 => Err(SendError::PermissionRejected),
         429 => Err(SendError::Transient {
             reason: "rate limited".into(),
             retry_after_secs: retry_after_secs(&resp),
@@ -250,7 +255,7 @@ mod tests {
                 r#"{"code":9,"message":"message delivery failed due to recipient's restriction"}"#,
                 SendError::RecipientRestricted,
             ),
-            (401, r#"{"code":16}"#, SendError::PermissionRejected),
+            (401, r#"{"code":16}"#, SendError::TokenRejected),
             (403, r#"{"code":7}"#, SendError::PermissionRejected),
             (
                 400,
