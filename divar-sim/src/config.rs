@@ -15,11 +15,7 @@ pub struct Config {
     pub port: u16,
 
     /// Base URL of the app (the worker). The per-endpoint URLs below default to paths under it.
-    #[arg(
-        long,
-        env = "DIVAR_SIM_APP_BASE",
-        default_value = "http://127.0.0.1:8787"
-    )]
+    #[arg(long, env = "DIVAR_SIM_APP_BASE", default_value = "http://127.0.0.1:8787")]
     pub app_base: String,
 
     /// Session-initialization (server link) URL. Default: {app-base}/divar/session-init
@@ -51,11 +47,7 @@ pub struct Config {
     pub app_slug: String,
 
     /// The API key the app must send as x-api-key.
-    #[arg(
-        long,
-        env = "DIVAR_SIM_API_KEY",
-        default_value = "dev-kenar-api-key-0123456789"
-    )]
+    #[arg(long, env = "DIVAR_SIM_API_KEY", default_value = "dev-kenar-api-key-0123456789")]
     pub api_key: String,
 
     /// The app's OAuth client secret.
@@ -102,9 +94,7 @@ impl Config {
     }
 
     pub fn events_url(&self) -> String {
-        self.events_url
-            .clone()
-            .unwrap_or_else(|| self.app_url("/divar/events"))
+        self.events_url.clone().unwrap_or_else(|| self.app_url("/divar/events"))
     }
 
     pub fn redirect_uris(&self) -> Vec<String> {

@@ -29,10 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/chats", get(list_chats).post(create_chat))
         .route("/_sim/chats/{conversation_id}/launch", post(launch))
         .route("/_sim/chats/{conversation_id}/messages", post(user_message))
-        .route(
-            "/_sim/conversations/{conversation_id}/messages",
-            get(list_messages),
-        )
+        .route("/_sim/conversations/{conversation_id}/messages", get(list_messages))
         .route("/_sim/messages/{message_id}/press", post(press))
         .route("/_sim/bot/messages", post(bot_user_message))
         .route("/_sim/bot/conversations", get(list_bot_conversations))
@@ -43,10 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/oauth/authorizations/{id}/deny", post(deny))
         .route("/_sim/tokens", get(list_tokens).post(mint_token))
         .route("/_sim/subscriptions", get(list_subscriptions))
-        .route(
-            "/_sim/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/completions", get(completions))
         .route("/_sim/clock/advance", post(advance_clock))
         .route("/completion", get(completion_page))
@@ -57,14 +51,11 @@ fn ok(v: Value) -> Response {
 }
 
 /// Parse an optional JSON body leniently: tests often POST without one.
-fn body<T: for<'de> Deserialize<'de> + Default>(
-    raw: &axum::body::Bytes,
-) -> Result<T, Box<Response>> {
+fn body<T: for<'de> Deserialize<'de> + Default>(raw: &axum::body::Bytes) -> Result<T, Box<Response>> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(raw)
-        .map_err(|e| Box::new(control_error(400, format!("bad JSON body: {e}"))))
+    serde_json::from_slice(raw).map_err(|e| Box::new(control_error(400, format!("bad JSON body: {e}"))))
 }
 
 async fn config(State(s): State<AppState>) -> Response {
@@ -131,10 +122,7 @@ async fn revoke(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
         for g in &grants {
             if let Some(grant) = st.grants.get_mut(g) {
                 grant.revoked = true;
-                notify |= grant
-                    .scopes
-                    .iter()
-                    .any(|x| x == "NOTIFICATION_ACCESS_REVOCATION");
+                notify |= grant.scopes.iter().any(|x| x == "NOTIFICATION_ACCESS_REVOCATION");
             }
         }
         st.subscriptions.retain(|sub| sub.user_id != b.user_id);
@@ -250,11 +238,7 @@ struct LaunchReq {
     extra_data: Option<Value>,
 }
 
-async fn launch(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-    raw: axum::body::Bytes,
-) -> Response {
+async fn launch(State(s): State<AppState>, Path(cid): Path<String>, raw: axum::body::Bytes) -> Response {
     let req: LaunchReq = match body(&raw) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -281,11 +265,7 @@ struct UserMessage {
     text: String,
 }
 
-async fn user_message(
-    State(s): State<AppState>,
-    Path(cid): Path<String>,
-    raw: axum::body::Bytes,
-) -> Response {
+async fn user_message(State(s): State<AppState>, Path(cid): Path<String>, raw: axum::body::Bytes) -> Response {
     let req: UserMessage = match body(&raw) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -334,11 +314,7 @@ async fn list_messages(State(s): State<AppState>, Path(cid): Path<String>) -> Re
     } else {
         return control_error(404, format!("no conversation {cid:?}"));
     };
-    let messages: Vec<&Message> = st
-        .messages
-        .iter()
-        .filter(|m| m.conversation_id == cid)
-        .collect();
+    let messages: Vec<&Message> = st.messages.iter().filter(|m| m.conversation_id == cid).collect();
     ok(json!({"conversation": conversation, "messages": messages}))
 }
 
@@ -350,11 +326,7 @@ struct PressReq {
     version: Option<u8>,
 }
 
-async fn press(
-    State(s): State<AppState>,
-    Path(message_id): Path<String>,
-    raw: axum::body::Bytes,
-) -> Response {
+async fn press(State(s): State<AppState>, Path(message_id): Path<String>, raw: axum::body::Bytes) -> Response {
     let req: PressReq = match body(&raw) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -406,13 +378,7 @@ async fn press(
 
 /// Do what Divar's client does for an action; a dynamic action's returned action is followed
 /// once (never recursively, so an app cannot loop the simulator).
-async fn perform(
-    s: &AppState,
-    ctx: &LaunchCtx,
-    action: &Value,
-    version: u8,
-    follow: bool,
-) -> Value {
+async fn perform(s: &AppState, ctx: &LaunchCtx, action: &Value, version: u8, follow: bool) -> Value {
     if let Some(url) = action.get("open_direct_link").and_then(Value::as_str) {
         return json!({"kind": "open_direct_link", "url": url});
     }
@@ -430,9 +396,7 @@ async fn perform(
         let text = ok200.then(|| a.body.get("text_message").cloned()).flatten();
         let next = ok200.then(|| a.body.get("action").cloned()).flatten();
         let follow_up = match (&next, follow) {
-            (Some(n), true) if n.is_object() => {
-                Some(Box::pin(perform(s, ctx, n, version, false)).await)
-            }
+            (Some(n), true) if n.is_object() => Some(Box::pin(perform(s, ctx, n, version, false)).await),
             _ => None,
         };
         return json!({
@@ -502,10 +466,7 @@ fn since(q: &HashMap<String, String>) -> u64 {
     q.get("since").and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-async fn list_deliveries(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn list_deliveries(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let after = since(&q);
     let kind = q.get("kind");
     let st = s.lock();
@@ -517,10 +478,7 @@ async fn list_deliveries(
     ok(json!({"deliveries": list}))
 }
 
-async fn list_requests(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn list_requests(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let after = since(&q);
     let endpoint = q.get("endpoint");
     let st = s.lock();
@@ -532,10 +490,7 @@ async fn list_requests(
     ok(json!({"requests": list}))
 }
 
-async fn list_authorizations(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn list_authorizations(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let status = q.get("status");
     let st = s.lock();
     let list: Vec<_> = st
@@ -551,11 +506,7 @@ struct ApproveReq {
     user_id: Option<String>,
 }
 
-async fn approve(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    raw: axum::body::Bytes,
-) -> Response {
+async fn approve(State(s): State<AppState>, Path(id): Path<String>, raw: axum::body::Bytes) -> Response {
     let req: ApproveReq = match body(&raw) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -599,10 +550,7 @@ async fn mint_token(State(s): State<AppState>, raw: axum::body::Bytes) -> Respon
     ok(st.token_response(&at, rt.as_deref()))
 }
 
-async fn list_tokens(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn list_tokens(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let user = q.get("user_id");
     let st = s.lock();
     let now = st.now_ms();
@@ -651,10 +599,7 @@ async fn add_fault(State(s): State<AppState>, Json(spec): Json<FaultSpec>) -> Re
     ok(json!({"fault": rule}))
 }
 
-async fn clear_faults(
-    State(s): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
+async fn clear_faults(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut st = s.lock();
     let before = st.faults.len();
     match q.get("endpoint") {

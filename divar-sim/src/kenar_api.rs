@@ -65,8 +65,7 @@ where
     F: FnOnce(&mut SimState, &TokenCheck) -> Outcome,
 {
     let request_body = call.body.map(|b| {
-        serde_json::from_slice::<Value>(b)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()))
+        serde_json::from_slice::<Value>(b).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(b).into_owned()))
     });
     let action = faults::take(&mut shared.lock().faults, call.endpoint);
     if let Some(a) = &action {
@@ -78,10 +77,7 @@ where
         }
     }
     let fault_desc = action.as_ref().map(|a| a.describe());
-    let outcome = match action
-        .as_ref()
-        .and_then(|a| a.status.map(|s| (s, a.retry_after)))
-    {
+    let outcome = match action.as_ref().and_then(|a| a.status.map(|s| (s, a.retry_after))) {
         Some((status, retry_after)) => {
             let msg = if status == 429 {
                 "rate limit exceeded (injected fault)".to_string()
@@ -94,8 +90,7 @@ where
         }
         None => {
             let check = TokenCheck {
-                api_key_ok: header(call.headers, "x-api-key")
-                    == Some(shared.config.api_key.as_str()),
+                api_key_ok: header(call.headers, "x-api-key") == Some(shared.config.api_key.as_str()),
                 bearer: bearer_token(call.headers),
             };
             let mut st = shared.lock();
@@ -150,9 +145,10 @@ struct TokenCheck {
 
 impl TokenCheck {
     fn owner(&self, st: &SimState) -> Result<TokenOwner, GrpcError> {
-        let token = self.bearer.as_deref().ok_or_else(|| {
-            GrpcError::unauthenticated("missing access token (Authorization: Bearer)")
-        })?;
+        let token = self
+            .bearer
+            .as_deref()
+            .ok_or_else(|| GrpcError::unauthenticated("missing access token (Authorization: Bearer)"))?;
         st.token_owner(token)
             .ok_or_else(|| GrpcError::unauthenticated("invalid, expired or revoked access token"))
     }
@@ -161,8 +157,7 @@ impl TokenCheck {
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let raw = header(headers, "authorization")?.trim();
     let (scheme, token) = raw.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-        .then(|| token.trim().to_string())
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim().to_string())
 }
 
 fn body_check(path: &str, body: &Bytes, grids: &[&str]) -> (Option<Value>, Vec<String>) {
@@ -177,11 +172,7 @@ fn invalid(violations: &[String]) -> GrpcError {
 }
 
 fn restricted() -> GrpcError {
-    GrpcError::new(
-        412,
-        9,
-        "message delivery failed due to recipient's restriction",
-    )
+    GrpcError::new(412, 9, "message delivery failed due to recipient's restriction")
 }
 
 fn new_message(st: &SimState) -> (String, i64) {
@@ -214,9 +205,9 @@ async fn conversation_send(
         let is_seller = chat.as_ref().is_some_and(|c| c.seller_user_id == owner.user_id);
         let allowed = owner.has(&format!("CONVERSATION_SEND_MESSAGE.{cid}"))
             || (is_seller
-                && chat.as_ref().is_some_and(|c| {
-                    owner.has(&format!("CHAT_POST_CONVERSATIONS_MESSAGE_SEND.{}", c.post_token))
-                }))
+                && chat
+                    .as_ref()
+                    .is_some_and(|c| owner.has(&format!("CHAT_POST_CONVERSATIONS_MESSAGE_SEND.{}", c.post_token))))
             || (is_seller && owner.has("CHAT_SUPPLIER_ALL_CONVERSATIONS_MESSAGE_SEND"));
         if !allowed {
             return Outcome::err(
@@ -284,10 +275,7 @@ fn bot_message(st: &SimState, conversation_id: &str, value: &Value) -> Message {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string(),
-        media_token: value
-            .get("media_token")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        media_token: value.get("media_token").and_then(Value::as_str).map(str::to_string),
         sender_buttons: None,
         receiver_buttons: None,
         buttons: value.get("buttons").filter(|v| !v.is_null()).cloned(),
@@ -363,9 +351,7 @@ async fn bot_user_send(
         }
         if owner.user_id != user_id {
             return Outcome::err(
-                GrpcError::permission_denied(
-                    "user_id must match the obfuscated id of the authenticated user",
-                ),
+                GrpcError::permission_denied("user_id must match the obfuscated id of the authenticated user"),
                 vec![],
             );
         }
@@ -384,11 +370,7 @@ async fn bot_user_send(
     .await
 }
 
-async fn subscriptions(
-    State(shared): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn subscriptions(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let call = Call {
         endpoint: "subscriptions",
         method: "POST",
@@ -405,10 +387,7 @@ async fn subscriptions(
         let Some(value) = value else {
             return Outcome::err(invalid(&violations), violations);
         };
-        let event_type = value
-            .get("event_type")
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let event_type = value.get("event_type").and_then(Value::as_str).unwrap_or("");
         let resource = value
             .get("event_resource_id")
             .and_then(Value::as_str)
@@ -423,9 +402,7 @@ async fn subscriptions(
                         .any(|c| &c.post_token == post && c.seller_user_id == owner.user_id);
                     if !is_poster {
                         return Outcome::err(
-                            GrpcError::permission_denied(
-                                "only the poster can subscribe to a post's messages",
-                            ),
+                            GrpcError::permission_denied("only the poster can subscribe to a post's messages"),
                             vec![],
                         );
                     }
@@ -451,11 +428,8 @@ async fn subscriptions(
         let token = tc.bearer.clone().unwrap_or_default();
         // Re-subscribing (after a refresh) replaces the old subscription rather than doubling
         // every event.
-        st.subscriptions.retain(|s| {
-            !(s.user_id == owner.user_id
-                && s.event_type == event_type
-                && s.event_resource_id == resource)
-        });
+        st.subscriptions
+            .retain(|s| !(s.user_id == owner.user_id && s.event_type == event_type && s.event_resource_id == resource));
         st.next_subscription += 1;
         let sub = Subscription {
             id: st.next_subscription,
@@ -513,11 +487,7 @@ async fn users(State(shared): State<AppState>, headers: HeaderMap) -> Response {
     .await
 }
 
-async fn conversation_get(
-    State(shared): State<AppState>,
-    Path(cid): Path<String>,
-    headers: HeaderMap,
-) -> Response {
+async fn conversation_get(State(shared): State<AppState>, Path(cid): Path<String>, headers: HeaderMap) -> Response {
     let call = Call {
         endpoint: "conversation_get",
         method: "GET",

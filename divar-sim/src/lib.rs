@@ -63,9 +63,7 @@ fn check_loopback(name: &str, raw: &str) -> std::io::Result<()> {
     let bad = || {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!(
-                "{name} must be an http URL on loopback (127.0.0.1, ::1 or localhost), got {raw:?}"
-            ),
+            format!("{name} must be an http URL on loopback (127.0.0.1, ::1 or localhost), got {raw:?}"),
         )
     };
     let u = url::Url::parse(raw).map_err(|_| bad())?;

@@ -26,9 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn parse_pairs(raw: &str) -> HashMap<String, String> {
-    form_urlencoded::parse(raw.as_bytes())
-        .into_owned()
-        .collect()
+    form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
 }
 
 fn with_query(base: &str, pairs: &[(&str, &str)]) -> String {
@@ -55,9 +53,7 @@ pub fn parse_scopes(raw: &str) -> Result<Vec<String>, String> {
             None => bare.contains(s.as_str()),
         };
         if !ok {
-            return Err(format!(
-                "The requested scope {s:?} is invalid, unknown, or malformed."
-            ));
+            return Err(format!("The requested scope {s:?} is invalid, unknown, or malformed."));
         }
     }
     Ok(scopes)
@@ -74,10 +70,7 @@ enum AuthorizeError {
     },
 }
 
-fn check_authorize(
-    shared: &AppState,
-    q: &HashMap<String, String>,
-) -> Result<Authorization, AuthorizeError> {
+fn check_authorize(shared: &AppState, q: &HashMap<String, String>) -> Result<Authorization, AuthorizeError> {
     let cfg = &shared.config;
     let client_id = q.get("client_id").cloned().unwrap_or_default();
     if client_id != cfg.app_slug {
@@ -111,8 +104,8 @@ fn check_authorize(
             "The state is missing or does not have enough characters and is therefore considered too weak (at least 8).".into(),
         ));
     }
-    let scopes = parse_scopes(q.get("scope").map(String::as_str).unwrap_or(""))
-        .map_err(|d| fail("invalid_scope", d))?;
+    let scopes =
+        parse_scopes(q.get("scope").map(String::as_str).unwrap_or("")).map_err(|d| fail("invalid_scope", d))?;
     let challenge = q.get("code_challenge").filter(|c| !c.is_empty()).cloned();
     if let Some(c) = &challenge {
         match q.get("code_challenge_method").map(String::as_str) {
@@ -160,10 +153,7 @@ async fn authorize(State(shared): State<AppState>, RawQuery(raw): RawQuery) -> R
     match check_authorize(&shared, &q) {
         Err(AuthorizeError::Page(msg)) => html_status(
             400,
-            page(
-                "خطا در احراز هویت",
-                &format!("<p class=\"err\">{}</p>", esc(&msg)),
-            ),
+            page("خطا در احراز هویت", &format!("<p class=\"err\">{}</p>", esc(&msg))),
         ),
         Err(AuthorizeError::Redirect {
             redirect_uri,
@@ -172,11 +162,7 @@ async fn authorize(State(shared): State<AppState>, RawQuery(raw): RawQuery) -> R
             state,
         }) => Redirect::to(&with_query(
             &redirect_uri,
-            &[
-                ("error", error),
-                ("error_description", &description),
-                ("state", &state),
-            ],
+            &[("error", error), ("error_description", &description), ("state", &state)],
         ))
         .into_response(),
         Ok(auth) => {
@@ -305,13 +291,10 @@ pub fn decide(
         a.redirect_url = Some(url.clone());
         return Ok((url, None));
     }
-    let user = user_id
-        .map(str::to_string)
-        .or(auth.user_id.clone())
-        .ok_or((
-            400,
-            "no user to approve as: pass user_id or launch the add-on first".to_string(),
-        ))?;
+    let user = user_id.map(str::to_string).or(auth.user_id.clone()).ok_or((
+        400,
+        "no user to approve as: pass user_id or launch the add-on first".to_string(),
+    ))?;
     if st.user(&user).is_none() {
         return Err((404, format!("no user {user:?}")));
     }
@@ -351,10 +334,7 @@ async fn decision_form(State(shared): State<AppState>, body: Bytes) -> Response 
     );
     match result {
         Ok((url, _)) => Redirect::to(&url).into_response(),
-        Err((status, msg)) => html_status(
-            status,
-            page("خطا", &format!("<p class=\"err\">{}</p>", esc(&msg))),
-        ),
+        Err((status, msg)) => html_status(status, page("خطا", &format!("<p class=\"err\">{}</p>", esc(&msg)))),
     }
 }
 
@@ -371,11 +351,7 @@ pub async fn apply_fault(shared: &AppState, endpoint: &str) -> Option<u16> {
 }
 
 fn oauth_error(status: u16, error: &str, description: &str) -> Response {
-    json_response(
-        status,
-        json!({"error": error, "error_description": description}),
-        None,
-    )
+    json_response(status, json!({"error": error, "error_description": description}), None)
 }
 
 async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
@@ -428,10 +404,7 @@ async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) 
             "unsupported_grant_type",
             "The authorization grant type is not supported by the authorization server.".into(),
         )),
-        None => Err((
-            "invalid_request",
-            "The grant_type parameter is missing.".into(),
-        )),
+        None => Err(("invalid_request", "The grant_type parameter is missing.".into())),
     };
     match result {
         Ok(v) => json_response(200, v, None),
@@ -441,9 +414,7 @@ async fn token(State(shared): State<AppState>, headers: HeaderMap, body: Bytes) 
 
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let raw = header(headers, "authorization")?.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(raw.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(raw.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     let dec = |s: &str| {
@@ -460,10 +431,10 @@ type GrantResult = Result<Value, (&'static str, String)>;
 const BAD_GRANT: &str = "The provided authorization grant (e.g., authorization code, resource owner credentials) or refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.";
 
 fn exchange_code(st: &mut SimState, f: &HashMap<String, String>) -> GrantResult {
-    let code = f.get("code").filter(|c| !c.is_empty()).ok_or((
-        "invalid_request",
-        "The code parameter is missing.".to_string(),
-    ))?;
+    let code = f
+        .get("code")
+        .filter(|c| !c.is_empty())
+        .ok_or(("invalid_request", "The code parameter is missing.".to_string()))?;
     let now = st.now_ms();
     let Some(ac) = st.codes.get(code).cloned() else {
         return Err(("invalid_grant", BAD_GRANT.into()));
@@ -487,7 +458,9 @@ fn exchange_code(st: &mut SimState, f: &HashMap<String, String>) -> GrantResult 
     if f.get("redirect_uri") != Some(&ac.redirect_uri) {
         return Err((
             "invalid_grant",
-            format!("{BAD_GRANT} The \"redirect_uri\" from this request does not match the one from the authorize request."),
+            format!(
+                "{BAD_GRANT} The \"redirect_uri\" from this request does not match the one from the authorize request."
+            ),
         ));
     }
     if let Some(challenge) = &ac.code_challenge {
@@ -515,10 +488,10 @@ fn exchange_code(st: &mut SimState, f: &HashMap<String, String>) -> GrantResult 
 }
 
 fn refresh(st: &mut SimState, f: &HashMap<String, String>) -> GrantResult {
-    let rt = f.get("refresh_token").filter(|c| !c.is_empty()).ok_or((
-        "invalid_request",
-        "The refresh_token parameter is missing.".to_string(),
-    ))?;
+    let rt = f
+        .get("refresh_token")
+        .filter(|c| !c.is_empty())
+        .ok_or(("invalid_request", "The refresh_token parameter is missing.".to_string()))?;
     let now = st.now_ms();
     let Some(record) = st.refresh_tokens.get(rt).cloned() else {
         return Err(("invalid_grant", BAD_GRANT.into()));

@@ -136,8 +136,9 @@ impl OpenApi {
             },
             Some("integer") => {
                 let ok = match format {
-                    Some("int32") => as_i64(value)
-                        .is_some_and(|i| i >= i64::from(i32::MIN) && i <= i64::from(i32::MAX)),
+                    Some("int32") => {
+                        as_i64(value).is_some_and(|i| i >= i64::from(i32::MIN) && i <= i64::from(i32::MAX))
+                    }
                     _ => as_i64(value).is_some(),
                 };
                 if !ok {
@@ -145,8 +146,7 @@ impl OpenApi {
                 }
             }
             Some("number") => {
-                let ok =
-                    value.is_number() || value.as_str().is_some_and(|s| s.parse::<f64>().is_ok());
+                let ok = value.is_number() || value.as_str().is_some_and(|s| s.parse::<f64>().is_ok());
                 if !ok {
                     out.push(format!("{}: expected a number", show(path)));
                 }
@@ -158,14 +158,7 @@ impl OpenApi {
         }
     }
 
-    fn check_object(
-        &self,
-        schema: &Value,
-        value: &Value,
-        path: &str,
-        out: &mut Vec<String>,
-        depth: u32,
-    ) {
+    fn check_object(&self, schema: &Value, value: &Value, path: &str, out: &mut Vec<String>, depth: u32) {
         let Some(obj) = value.as_object() else {
             out.push(format!("{}: expected an object", show(path)));
             return;
@@ -180,10 +173,7 @@ impl OpenApi {
             .filter_map(Value::as_str)
         {
             if obj.get(req).is_none_or(Value::is_null) {
-                out.push(format!(
-                    "{}: missing required field",
-                    show(&join(path, req))
-                ));
+                out.push(format!("{}: missing required field", show(&join(path, req))));
             }
         }
         let Some(props) = props else {
@@ -199,9 +189,7 @@ impl OpenApi {
             match props.get(k) {
                 Some(s) => self.check(s, v, &join(path, k), out, depth + 1),
                 None => match additional {
-                    Some(add) if add.is_object() => {
-                        self.check(add, v, &join(path, k), out, depth + 1)
-                    }
+                    Some(add) if add.is_object() => self.check(add, v, &join(path, k), out, depth + 1),
                     Some(Value::Bool(true)) => {}
                     _ => out.push(format!("{}: unknown field", show(&join(path, k)))),
                 },
@@ -263,10 +251,7 @@ pub fn check_button_grid(grid: &Value, path: &str) -> Vec<String> {
         return out;
     };
     if rows.len() > 3 {
-        out.push(format!(
-            "{path}.rows: at most 3 rows allowed, got {}",
-            rows.len()
-        ));
+        out.push(format!("{path}.rows: at most 3 rows allowed, got {}", rows.len()));
     }
     for (r, row) in rows.iter().enumerate() {
         let Some(buttons) = row.get("buttons").and_then(Value::as_array) else {
@@ -285,9 +270,7 @@ pub fn check_button_grid(grid: &Value, path: &str) -> Vec<String> {
                 Some(a) => {
                     let set = a.values().filter(|v| !v.is_null()).count();
                     if set != 1 {
-                        out.push(format!(
-                            "{bpath}: exactly one action kind must be set, got {set}"
-                        ));
+                        out.push(format!("{bpath}: exactly one action kind must be set, got {set}"));
                     }
                 }
             }
@@ -298,12 +281,7 @@ pub fn check_button_grid(grid: &Value, path: &str) -> Vec<String> {
 
 /// Validate a request body for `(path template, method)`: JSON-parse, OpenAPI schema, then the
 /// button-grid rules on the given grid fields.
-pub fn validate_body(
-    path: &str,
-    method: &str,
-    body: &[u8],
-    grid_fields: &[&str],
-) -> Result<Value, Vec<String>> {
+pub fn validate_body(path: &str, method: &str, body: &[u8], grid_fields: &[&str]) -> Result<Value, Vec<String>> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Err(vec![format!("(body): invalid JSON: {e}")]),
@@ -333,12 +311,7 @@ mod tests {
     const SEND: &str = "/v2/open-platform/conversations/{conversation_id}/messages";
 
     fn check(body: serde_json::Value) -> Vec<String> {
-        match validate_body(
-            SEND,
-            "post",
-            body.to_string().as_bytes(),
-            &["sender_buttons"],
-        ) {
+        match validate_body(SEND, "post", body.to_string().as_bytes(), &["sender_buttons"]) {
             Ok(_) => vec![],
             Err(v) => v,
         }
@@ -361,15 +334,9 @@ mod tests {
         );
         assert_eq!(
             v,
-            vec![
-                "sender_buttons.rows[0].buttons[0].action.open_direct_link: expected a string"
-                    .to_string()
-            ]
+            vec!["sender_buttons.rows[0].buttons[0].action.open_direct_link: expected a string".to_string()]
         );
-        assert_eq!(
-            check(json!([])),
-            vec!["(body): expected an object".to_string()]
-        );
+        assert_eq!(check(json!([])), vec!["(body): expected an object".to_string()]);
         assert!(check(json!({"message": null}))[0].contains("message: missing required field"));
     }
 

@@ -243,9 +243,7 @@ impl SimState {
     }
 
     pub fn chat(&self, conversation_id: &str) -> Option<&Chat> {
-        self.chats
-            .iter()
-            .find(|c| c.conversation_id == conversation_id)
+        self.chats.iter().find(|c| c.conversation_id == conversation_id)
     }
 
     pub fn bot_conversation(&self, conversation_id: &str) -> Option<&BotConversation> {

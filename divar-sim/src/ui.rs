@@ -12,10 +12,7 @@ const STYLE: &str = include_str!("../ui/style.css");
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
-        )
+        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
         .route(
             "/ui/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),

@@ -26,17 +26,10 @@ pub async fn post_to_app(
     extra_headers: &[(&str, &str)],
 ) -> AppAnswer {
     let mut headers: Vec<(String, String)> = vec![
-        (
-            "Authorization".into(),
-            shared.config.identification_key.clone(),
-        ),
+        ("Authorization".into(), shared.config.identification_key.clone()),
         ("Content-Type".into(), "application/json".into()),
     ];
-    headers.extend(
-        extra_headers
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
+    headers.extend(extra_headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut req = shared.http.post(url).body(body.to_string());
     for (k, v) in &headers {
         req = req.header(k.as_str(), v.as_str());
@@ -144,11 +137,7 @@ pub async fn session_init(
                 } else {
                     c.seller_user_id.clone()
                 };
-                (
-                    Value::String(peer),
-                    c.seller_user_id.clone(),
-                    c.buyer_user_id.clone(),
-                )
+                (Value::String(peer), c.seller_user_id.clone(), c.buyer_user_id.clone())
             }
             None => (Value::Null, String::new(), ctx.user_id.clone()),
         };
@@ -181,11 +170,7 @@ pub async fn session_init(
         post_to_app(shared, "session_init", &url, body, &[("API-Version", "2")]).await
     };
     let url = if answer.status == Some(200) {
-        answer
-            .body
-            .get("url")
-            .and_then(Value::as_str)
-            .map(str::to_string)
+        answer.body.get("url").and_then(Value::as_str).map(str::to_string)
     } else {
         None
     };

@@ -31,40 +31,24 @@ async fn send_message_checks_key_token_and_scope() {
     let tok = env.token(&c.buyer, &[&scope]).await;
     let path = format!("/v2/open-platform/conversations/{}/messages", c.cid);
 
-    let (s, v, _) = env
-        .api_post(&path, None, Some(&tok), &text_body("hi"))
-        .await;
+    let (s, v, _) = env.api_post(&path, None, Some(&tok), &text_body("hi")).await;
     assert_eq!((s, v["code"].as_i64()), (401, Some(16)), "missing api key");
-    let (s, v, _) = env
-        .api_post(&path, Some(API_KEY), None, &text_body("hi"))
-        .await;
+    let (s, v, _) = env.api_post(&path, Some(API_KEY), None, &text_body("hi")).await;
     assert_eq!((s, v["code"].as_i64()), (401, Some(16)), "missing token");
 
     let no_scope = env.token(&c.buyer, &["USER_ID"]).await;
     let (s, v, _) = env.send(&c.cid, &no_scope, text_body("hi")).await;
-    assert_eq!(
-        (s, v["code"].as_i64()),
-        (403, Some(7)),
-        "missing scope: {v}"
-    );
+    assert_eq!((s, v["code"].as_i64()), (403, Some(7)), "missing scope: {v}");
 
     let (s, v, _) = env.send(&other.cid, &tok, text_body("hi")).await;
-    assert_eq!(
-        (s, v["code"].as_i64()),
-        (403, Some(7)),
-        "wrong conversation: {v}"
-    );
+    assert_eq!((s, v["code"].as_i64()), (403, Some(7)), "wrong conversation: {v}");
 
     let (s, v, _) = env.send(&c.cid, &tok, text_body("سلام")).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v, json!({"status": 200, "message": "success"}));
 
     let (_, msgs) = env
-        .ctl(
-            "GET",
-            &format!("/_sim/conversations/{}/messages", c.cid),
-            json!({}),
-        )
+        .ctl("GET", &format!("/_sim/conversations/{}/messages", c.cid), json!({}))
         .await;
     let m = &msgs["messages"][0];
     assert_eq!(m["text"], "سلام");
@@ -92,10 +76,7 @@ async fn body_is_validated_against_the_openapi_and_grid_limits() {
     let env = Env::new().await;
     let c = chat(&env).await;
     let tok = env
-        .token(
-            &c.seller,
-            &[&format!("CONVERSATION_SEND_MESSAGE.{}", c.cid)],
-        )
+        .token(&c.seller, &[&format!("CONVERSATION_SEND_MESSAGE.{}", c.cid)])
         .await;
 
     let good = json!({"message": "ok", "sender_buttons": grid(3, 3), "receiver_buttons": {"rows": [
@@ -139,11 +120,7 @@ async fn body_is_validated_against_the_openapi_and_grid_limits() {
     }
 
     let (_, reqs) = env
-        .ctl(
-            "GET",
-            "/_sim/requests?endpoint=conversation_send",
-            json!({}),
-        )
+        .ctl("GET", "/_sim/requests?endpoint=conversation_send", json!({}))
         .await;
     let reqs = reqs["requests"].as_array().unwrap();
     assert_eq!(reqs.len(), 9);
@@ -153,11 +130,7 @@ async fn body_is_validated_against_the_openapi_and_grid_limits() {
         .all(|r| r["valid"] == false && !r["violations"].as_array().unwrap().is_empty()));
     // Only the valid message was stored.
     let (_, msgs) = env
-        .ctl(
-            "GET",
-            &format!("/_sim/conversations/{}/messages", c.cid),
-            json!({}),
-        )
+        .ctl("GET", &format!("/_sim/conversations/{}/messages", c.cid), json!({}))
         .await;
     assert_eq!(msgs["messages"].as_array().unwrap().len(), 1);
 }
@@ -167,22 +140,14 @@ async fn blocked_recipient_gets_412_code_9() {
     let env = Env::new().await;
     let c = chat(&env).await;
     let tok = env
-        .token(
-            &c.seller,
-            &[&format!("CONVERSATION_SEND_MESSAGE.{}", c.cid)],
-        )
+        .token(&c.seller, &[&format!("CONVERSATION_SEND_MESSAGE.{}", c.cid)])
         .await;
-    let (s, _) = env
-        .ctl("POST", "/_sim/users/block", json!({"user_id": c.buyer}))
-        .await;
+    let (s, _) = env.ctl("POST", "/_sim/users/block", json!({"user_id": c.buyer})).await;
     assert_eq!(s, 200);
     let (s, v, _) = env.send(&c.cid, &tok, text_body("hi")).await;
     assert_eq!(s, 412);
     assert_eq!(v["code"], 9);
-    assert_eq!(
-        v["message"],
-        "message delivery failed due to recipient's restriction"
-    );
+    assert_eq!(v["message"], "message delivery failed due to recipient's restriction");
     env.ctl("POST", "/_sim/users/unblock", json!({"user_id": c.buyer}))
         .await;
     assert_eq!(env.send(&c.cid, &tok, text_body("hi")).await.0, 200);
@@ -212,11 +177,7 @@ async fn fault_429_with_retry_after_for_exactly_n_calls_then_success() {
     assert_eq!(s, 200);
     assert!(h.get("retry-after").is_none());
     let (_, f) = env.ctl("GET", "/_sim/faults", json!({})).await;
-    assert_eq!(
-        f["faults"].as_array().unwrap().len(),
-        0,
-        "exhausted rule is gone"
-    );
+    assert_eq!(f["faults"].as_array().unwrap().len(), 0, "exhausted rule is gone");
 }
 
 #[tokio::test]
@@ -269,17 +230,10 @@ async fn users_endpoint_returns_fields_per_scope_and_expiry_forces_refresh() {
     assert!(v["phone_number"].as_str().unwrap().starts_with("09"));
 
     let (_, e) = env
-        .ctl(
-            "POST",
-            "/_sim/users/expire-tokens",
-            json!({"user_id": c.buyer}),
-        )
+        .ctl("POST", "/_sim/users/expire-tokens", json!({"user_id": c.buyer}))
         .await;
     assert_eq!(e["expired"], 2);
-    assert_eq!(
-        env.api_get("/v1/open-platform/users", &id_only).await.0,
-        401
-    );
+    assert_eq!(env.api_get("/v1/open-platform/users", &id_only).await.0, 401);
 }
 
 #[tokio::test]
@@ -315,33 +269,17 @@ async fn bot_endpoints() {
     // Sending directly to a user: path id must be the token's user, percent-encoded.
     let enc = |u: &str| url::form_urlencoded::byte_serialize(u.as_bytes()).collect::<String>();
     let tok = env.token(&c.buyer, &["CHAT_BOT_USER_MESSAGE_SEND"]).await;
-    let upath = format!(
-        "/v1/open-platform/chat/bot/users/{}/messages",
-        enc(&c.buyer)
-    );
+    let upath = format!("/v1/open-platform/chat/bot/users/{}/messages", enc(&c.buyer));
     let (s, v, _) = env
-        .api_post(
-            &upath,
-            Some(API_KEY),
-            Some(&tok),
-            &json!({"text_message": "hi"}),
-        )
+        .api_post(&upath, Some(API_KEY), Some(&tok), &json!({"text_message": "hi"}))
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["conversation_id"], conv.as_str());
-    let other = format!(
-        "/v1/open-platform/chat/bot/users/{}/messages",
-        enc(&c.seller)
-    );
+    let other = format!("/v1/open-platform/chat/bot/users/{}/messages", enc(&c.seller));
     assert_eq!(
-        env.api_post(
-            &other,
-            Some(API_KEY),
-            Some(&tok),
-            &json!({"text_message": "hi"})
-        )
-        .await
-        .0,
+        env.api_post(&other, Some(API_KEY), Some(&tok), &json!({"text_message": "hi"}))
+            .await
+            .0,
         403
     );
 }
@@ -360,10 +298,7 @@ async fn conversation_read_needs_its_scope() {
         .token(&c.seller, &[&format!("CHAT_CONVERSATION_READ.{}", c.cid)])
         .await;
     let (s, v) = env
-        .api_get(
-            &format!("/v1/open-platform/chat/conversations/{}", c.cid),
-            &tok,
-        )
+        .api_get(&format!("/v1/open-platform/chat/conversations/{}", c.cid), &tok)
         .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["conversation"]["post_token"], c.post.as_str());
@@ -371,10 +306,7 @@ async fn conversation_read_needs_its_scope() {
     assert_eq!(v["messages"][0]["sender"]["side"], "BUYER");
     let other = chat(&env).await;
     let (s, _) = env
-        .api_get(
-            &format!("/v1/open-platform/chat/conversations/{}", other.cid),
-            &tok,
-        )
+        .api_get(&format!("/v1/open-platform/chat/conversations/{}", other.cid), &tok)
         .await;
     assert_eq!(s, 403);
 }

@@ -54,10 +54,7 @@ async fn launch_v1_sends_legacy_body() {
     let seen = env.app.seen("/divar/session-init");
     let b = &seen[0].body;
     assert!(seen[0].headers.get("api-version").is_none());
-    assert_eq!(
-        b["callback_url"],
-        format!("{}/completion", env.base).as_str()
-    );
+    assert_eq!(b["callback_url"], format!("{}/completion", env.base).as_str());
     assert_eq!(b["user_id"], c["buyer_user_id"]);
     assert_eq!(b["peer_id"], c["seller_user_id"]);
     assert_eq!(b["supplier"]["id"], c["seller_user_id"]);
@@ -159,8 +156,7 @@ async fn subscribed_app_receives_new_message_events() {
     assert!(m["sent_at"].as_i64().unwrap() > 1_600_000_000_000_000);
 
     // Revoking the grant kills the subscription.
-    env.ctl("POST", "/_sim/users/revoke", json!({"user_id": seller}))
-        .await;
+    env.ctl("POST", "/_sim/users/revoke", json!({"user_id": seller})).await;
     let (_, r) = env
         .ctl(
             "POST",
@@ -191,11 +187,8 @@ async fn chatbot_message_and_revocation_events() {
     );
     assert_eq!(ev["new_chatbot_message"]["text"], "/start CHAT x");
 
-    env.token(buyer, &["NOTIFICATION_ACCESS_REVOCATION", "USER_ID"])
-        .await;
-    let (_, r) = env
-        .ctl("POST", "/_sim/users/revoke", json!({"user_id": buyer}))
-        .await;
+    env.token(buyer, &["NOTIFICATION_ACCESS_REVOCATION", "USER_ID"]).await;
+    let (_, r) = env.ctl("POST", "/_sim/users/revoke", json!({"user_id": buyer})).await;
     assert_eq!(r["revoked_grants"], 1);
     let seen = env.app.seen("/divar/events");
     assert_eq!(
@@ -224,11 +217,7 @@ async fn pressing_buttons_follows_each_sides_grid() {
     });
     assert_eq!(env.send(cid, &tok, body).await.0, 200);
     let (_, msgs) = env
-        .ctl(
-            "GET",
-            &format!("/_sim/conversations/{cid}/messages"),
-            json!({}),
-        )
+        .ctl("GET", &format!("/_sim/conversations/{cid}/messages"), json!({}))
         .await;
     let mid = msgs["messages"][0]["id"].as_str().unwrap().to_string();
     let press = |side: &'static str, button: usize| {
@@ -249,11 +238,7 @@ async fn pressing_buttons_follows_each_sides_grid() {
         v,
         json!({"kind": "open_direct_link", "url": "https://example.invalid/s"})
     );
-    assert_eq!(
-        press("seller", 1).await.0,
-        404,
-        "the sender has only one button"
-    );
+    assert_eq!(press("seller", 1).await.0, 404, "the sender has only one button");
 
     let (_, v) = press("buyer", 0).await;
     assert_eq!(v["kind"], "open_server_link");
@@ -287,12 +272,8 @@ async fn deliveries_are_recorded_and_completion_counted() {
     let env = Env::new().await;
     let c = env.chat().await;
     let cid = c["conversation_id"].as_str().unwrap();
-    env.ctl(
-        "POST",
-        &format!("/_sim/chats/{cid}/launch"),
-        json!({"side": "buyer"}),
-    )
-    .await;
+    env.ctl("POST", &format!("/_sim/chats/{cid}/launch"), json!({"side": "buyer"}))
+        .await;
     let (_, d) = env.ctl("GET", "/_sim/deliveries", json!({})).await;
     let d = &d["deliveries"][0];
     assert_eq!(d["kind"], "session_init");
@@ -300,12 +281,7 @@ async fn deliveries_are_recorded_and_completion_counted() {
     assert!(d["response_body"].as_str().unwrap().contains("/s/abc123"));
     assert!(d["latency_ms"].is_u64());
 
-    let resp = env
-        .http
-        .get(format!("{}/completion", env.base))
-        .send()
-        .await
-        .unwrap();
+    let resp = env.http.get(format!("{}/completion", env.base)).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert!(resp.text().await.unwrap().contains("dir=\"rtl\""));
     let (_, v) = env.ctl("GET", "/_sim/completions", json!({})).await;

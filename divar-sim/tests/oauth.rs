@@ -4,10 +4,7 @@ use common::*;
 use serde_json::json;
 
 async fn buyer(env: &Env) -> String {
-    env.chat().await["buyer_user_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    env.chat().await["buyer_user_id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -34,10 +31,7 @@ async fn code_exchange_issues_ory_tokens_and_refresh_only_with_offline_access() 
 
     // The token works against the API and belongs to the approving user.
     let (s, me) = env
-        .api_get(
-            "/v1/open-platform/users",
-            v["access_token"].as_str().unwrap(),
-        )
+        .api_get("/v1/open-platform/users", v["access_token"].as_str().unwrap())
         .await;
     assert_eq!(s, 200);
     assert_eq!(me["user_id"], user.as_str());
@@ -126,17 +120,10 @@ async fn pkce_s256_is_enforced_and_plain_rejected() {
     let (s, v) = env
         .exchange(
             &code,
-            &[(
-                "code_verifier",
-                "wrong-verifier-wrong-verifier-wrong-verifier-x",
-            )],
+            &[("code_verifier", "wrong-verifier-wrong-verifier-wrong-verifier-x")],
         )
         .await;
-    assert_eq!(
-        (s, v["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "wrong verifier"
-    );
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")), "wrong verifier");
     let (s, v) = env.exchange(&code, &[("code_verifier", verifier)]).await;
     assert_eq!(s, 200, "{v}");
 
@@ -175,11 +162,7 @@ async fn authorize_validates_client_redirect_scope_and_state() {
     let mut p = base("USER_ID", "state-0123456789");
     p.push(("redirect_uri", "http://127.0.0.1:9/evil"));
     let (s, loc, _) = env.authorize(&p).await;
-    assert_eq!(
-        (s, loc),
-        (400, None),
-        "unregistered redirect_uri must not redirect"
-    );
+    assert_eq!((s, loc), (400, None), "unregistered redirect_uri must not redirect");
 
     let mut p = base("USER_ID", "state-0123456789");
     p[1] = ("client_id", "someone-else");
@@ -230,16 +213,10 @@ async fn deny_redirects_with_access_denied_and_state() {
         ])
         .await;
     assert_eq!(s, 200);
-    let (_, list) = env
-        .ctl("GET", "/_sim/oauth/authorizations", json!({}))
-        .await;
+    let (_, list) = env.ctl("GET", "/_sim/oauth/authorizations", json!({})).await;
     let id = list["authorizations"][0]["id"].as_str().unwrap();
     let (s, v) = env
-        .ctl(
-            "POST",
-            &format!("/_sim/oauth/authorizations/{id}/deny"),
-            json!({}),
-        )
+        .ctl("POST", &format!("/_sim/oauth/authorizations/{id}/deny"), json!({}))
         .await;
     assert_eq!(s, 200);
     let url = v["redirect_url"].as_str().unwrap();
@@ -250,11 +227,7 @@ async fn deny_redirects_with_access_denied_and_state() {
     );
     // A decided authorization cannot be decided again.
     let (s, _) = env
-        .ctl(
-            "POST",
-            &format!("/_sim/oauth/authorizations/{id}/approve"),
-            json!({}),
-        )
+        .ctl("POST", &format!("/_sim/oauth/authorizations/{id}/approve"), json!({}))
         .await;
     assert_eq!(s, 409);
 }
@@ -300,8 +273,7 @@ async fn refresh_rotates_with_two_minute_grace() {
     assert_eq!(env.api_get("/v1/open-platform/users", &at1).await.0, 200);
 
     // ...and both old tokens die after it.
-    env.ctl("POST", "/_sim/clock/advance", json!({"seconds": 121}))
-        .await;
+    env.ctl("POST", "/_sim/clock/advance", json!({"seconds": 121})).await;
     assert_eq!(env.api_get("/v1/open-platform/users", &at1).await.0, 401);
     let (s, v) = call(rt1).await;
     assert_eq!((s, v["error"].as_str()), (400, Some("invalid_grant")));

@@ -57,16 +57,14 @@ async fn session_init(State(app): State<StubApp>, h: HeaderMap, b: Bytes) -> Res
     if let Some(r) = record(&app, "/divar/session-init", h, b).await {
         return r;
     }
-    Json(json!({"url": format!("{}/s/abc123", app.base), "status": "200", "message": "success"}))
-        .into_response()
+    Json(json!({"url": format!("{}/s/abc123", app.base), "status": "200", "message": "success"})).into_response()
 }
 
 async fn dynamic_action(State(app): State<StubApp>, h: HeaderMap, b: Bytes) -> Response {
     if let Some(r) = record(&app, "/divar/dynamic-action", h, b).await {
         return r;
     }
-    Json(json!({"text_message": "ثبت شد", "action": {"open_direct_link": "https://example.invalid/x"}}))
-        .into_response()
+    Json(json!({"text_message": "ثبت شد", "action": {"open_direct_link": "https://example.invalid/x"}})).into_response()
 }
 
 async fn events(State(app): State<StubApp>, h: HeaderMap, b: Bytes) -> Response {
@@ -147,11 +145,7 @@ impl Env {
     /// A token minted straight from the control API (no consent dance).
     pub async fn token(&self, user_id: &str, scopes: &[&str]) -> String {
         let (s, v) = self
-            .ctl(
-                "POST",
-                "/_sim/tokens",
-                json!({"user_id": user_id, "scopes": scopes}),
-            )
+            .ctl("POST", "/_sim/tokens", json!({"user_id": user_id, "scopes": scopes}))
             .await;
         assert_eq!(s, 200, "{v}");
         v["access_token"].as_str().unwrap().to_string()
@@ -255,11 +249,7 @@ impl Env {
         let (status, _, body) = self.authorize(&params).await;
         assert_eq!(status, 200, "{body}");
         let (_, list) = self
-            .ctl(
-                "GET",
-                "/_sim/oauth/authorizations?status=pending",
-                json!({}),
-            )
+            .ctl("GET", "/_sim/oauth/authorizations?status=pending", json!({}))
             .await;
         let id = list["authorizations"].as_array().unwrap().last().unwrap()["id"]
             .as_str()
