@@ -207,6 +207,20 @@ impl Response {
     }
 }
 
+/// Text a person typed, made safe to show to someone else: Unicode bidi overrides and isolates
+/// (which can make "17:00" read as "00:71", or a note masquerade as our own text) and control
+/// characters other than newlines are dropped.
+pub fn clean_text(raw: &str) -> String {
+    raw.chars()
+        .filter(
+            |c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'),
+        )
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
@@ -279,6 +293,16 @@ mod tests {
         assert!(Response::html(200, String::new())
             .header("content-security-policy")
             .is_some());
+    }
+
+    #[test]
+    fn clean_text_drops_bidi_tricks_and_controls() {
+        assert_eq!(clean_text(" a\u{202E}b\u{2066}c\u{0007}d\ne\r "), "abcd\ne");
+        assert_eq!(
+            clean_text("<script>x</script>"),
+            "<script>x</script>",
+            "markup is escaped where rendered, not here"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::kenar::message::{Action, Button, ButtonGrid, ConversationMessage, MAX
 use crate::platform::{KvError, Platform};
 use crate::store::grants::{self, grant_key};
 use crate::store::outbox::{self, Delivery, DeliveryState, OutboxItem};
-use crate::web::{Request, Response};
+use crate::web::{clean_text, Request, Response};
 
 const SUBMIT_MAX_BYTES: usize = 8 * 1024;
 /// After this many attempts an item is given up on and the person told so.
@@ -80,7 +80,7 @@ pub fn compose(context: &LaunchContext, text: &str) -> ConversationMessage {
 }
 
 fn validate(sub: &Submission) -> AppResult<()> {
-    let chars = sub.text.trim().chars().count();
+    let chars = clean_text(&sub.text).chars().count();
     if chars == 0 || chars > MAX_MESSAGE_CHARS {
         return Err(AppError::InvalidField {
             field: "text".into(),
@@ -261,8 +261,8 @@ pub async fn submit<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
         grant_key: grant_key(&session.context, session.handle.session_id),
         conversation_id,
         idempotency_key: sub.idempotency_key.clone(),
-        text: sub.text.trim().to_string(),
-        message: compose(&session.context, sub.text.trim()),
+        text: clean_text(&sub.text),
+        message: compose(&session.context, &clean_text(&sub.text)),
     };
     let (item, after) = send_through_outbox(p, cfg, outgoing).await?;
     Ok(Response::json(200, &serde_json::json!({ "item": view(&item, &after) })))

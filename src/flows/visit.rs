@@ -20,7 +20,7 @@ use crate::store::grants::{grant_key, user_grant_key};
 use crate::store::outbox::{Delivery, DeliveryState};
 use crate::store::visits::{self, visit_key, VisitRecord};
 use crate::visit::ics::{self, VisitEvent};
-use crate::visit::jalali::{format_short, format_tehran};
+use crate::visit::jalali::{format_day, format_short, format_tehran, tehran_midnight};
 use crate::visit::messages;
 use crate::visit::model::{may_propose, Proposal, Status, VisitError};
 use crate::web::{Request, Response};
@@ -139,6 +139,14 @@ pub async fn get<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<R
         .map_err(internal)?;
     let current = record.current.as_ref();
     let open = current.filter(|c| c.status == Status::Open);
+    // The days a proposal may name, labelled here so the page needs no calendar code.
+    let today = tehran_midnight((p.now_ms() / 1000) as i64);
+    let days: Vec<serde_json::Value> = (0..14)
+        .map(|i| {
+            let start = today + i * 86_400;
+            serde_json::json!({ "start": start, "label": format_day(start) })
+        })
+        .collect();
     Ok(Response::json(
         200,
         &serde_json::json!({
@@ -147,6 +155,8 @@ pub async fn get<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<R
             "can_propose": may_propose(current, me.side).is_ok(),
             "can_answer": open.is_some_and(|c| c.proposer != me.side),
             "can_cancel": current.is_some_and(|c| c.proposer == me.side && matches!(c.status, Status::Open | Status::Confirmed { .. })),
+            "days": days,
+            "now": p.now_ms() / 1000,
         }),
     ))
 }
@@ -737,6 +747,13 @@ mod tests {
             .json_body()["proposal"]["id"]
             .clone();
         assert_eq!(chat.state(&seller)["can_answer"], true);
+        let days = chat.state(&seller)["days"].as_array().cloned().unwrap_or_default();
+        assert_eq!(days.len(), 14);
+        assert!(days[0]["start"].as_i64().unwrap_or(i64::MAX) <= (chat.p.now_ms() / 1000) as i64);
+        assert_eq!(
+            days[1]["start"].as_i64().unwrap_or(0) - days[0]["start"].as_i64().unwrap_or(0),
+            86_400
+        );
         assert_eq!(chat.state(&buyer)["can_answer"], false);
         assert_eq!(
             chat.call(

@@ -92,6 +92,17 @@ fn parts(unix_secs: i64) -> Parts {
     }
 }
 
+/// "شنبه ۳۰ آبان": a day, for the page's day picker.
+pub fn format_day(unix_secs: i64) -> String {
+    let p = parts(unix_secs);
+    persian_digits(&format!("{} {} {}", p.weekday, p.day, p.month))
+}
+
+/// Unix seconds of Tehran's midnight on the day containing `unix_secs`.
+pub fn tehran_midnight(unix_secs: i64) -> i64 {
+    (unix_secs + TEHRAN_OFFSET_SECS).div_euclid(86_400) * 86_400 - TEHRAN_OFFSET_SECS
+}
+
 /// "شنبه ۳۰ آبان ۱۷:۰۰": short enough for a chat button.
 pub fn format_short(unix_secs: i64) -> String {
     let p = parts(unix_secs);
@@ -132,6 +143,14 @@ mod tests {
         // 20:45Z is already the next day in Tehran.
         assert_eq!(format_tehran(1_795_293_900), "یکشنبه ۱ آذر ۱۴۰۵، ساعت ۰۰:۱۵");
         assert_eq!(format_short(1_795_267_800), "شنبه ۳۰ آبان ۱۷:۰۰");
+    }
+
+    #[test]
+    fn days_start_at_tehran_midnight() {
+        // 2026-11-21T20:45Z is 00:15 on 1 Azar in Tehran; that day began at 20:30Z.
+        assert_eq!(tehran_midnight(1_795_293_900), 1_795_293_000);
+        assert_eq!(format_day(1_795_293_000), "یکشنبه ۱ آذر");
+        assert_eq!(tehran_midnight(1_795_293_000), 1_795_293_000);
     }
 
     #[test]
