@@ -132,7 +132,7 @@ impl Config {
         );
         let app_slug = require("KENAR_APP_SLUG")?.trim().to_string();
         let session_ttl = match get("SESSION_TTL_SECONDS") {
-            None => Ttl::from_secs(DEFAULT_SESSION_TTL_SECS).expect("default is above the floor"),
+            None => Ttl::at_least_floor(DEFAULT_SESSION_TTL_SECS),
             Some(raw) => {
                 let invalid = |why: String| ConfigError::Invalid {
                     name: "SESSION_TTL_SECONDS",

@@ -94,12 +94,15 @@ async fn dispatch<P: Platform>(
     if !method_ok {
         return Err(AppError::MethodNotAllowed(route.allowed()));
     }
-    if route == Route::Health {
-        return Ok(Response::json(200, &serde_json::json!({"ok": true})));
-    }
-    let cfg = config.as_ref().map_err(|e| AppError::Config(e.clone()))?;
+    // Health answers even when the configuration is broken, so a deploy can be told apart
+    // from a misconfiguration.
+    let cfg = match (route, config) {
+        (Route::Health, _) => return Ok(Response::json(200, &serde_json::json!({"ok": true}))),
+        (_, Err(e)) => return Err(AppError::Config(e.clone())),
+        (_, Ok(cfg)) => cfg,
+    };
     match route {
-        Route::Health => unreachable!("answered above"),
+        Route::Health => Ok(Response::json(200, &serde_json::json!({"ok": true}))),
         Route::SessionInit => flows::launch::session_init(p, cfg, req).await,
         Route::Session => flows::session::get_session(p, cfg, req).await,
         Route::OAuthStart => flows::oauth::start(p, cfg, req).await,
