@@ -77,6 +77,25 @@ impl HandleSigner {
         self.key.authenticate(claims).map_err(|_| HandleError::Sign)
     }
 
+    /// Whether a context is small enough to ride in the handle (and so in the page URL).
+    pub fn fits_inline(context: &LaunchContext) -> bool {
+        serde_json::to_vec(context)
+            .map(|v| v.len() <= MAX_INLINE_CONTEXT_BYTES)
+            .unwrap_or(false)
+    }
+
+    /// A handle carrying the context when it fits, only the session id when it does not.
+    pub fn sign_session(
+        &self,
+        session_id: SessionId,
+        context: &LaunchContext,
+        now_secs: u64,
+        ttl_secs: u64,
+    ) -> Result<String, HandleError> {
+        let inline = Self::fits_inline(context).then_some(context);
+        self.sign(session_id, inline, now_secs, ttl_secs)
+    }
+
     pub fn verify(&self, token: &str, now_secs: u64) -> Result<SessionHandle, HandleError> {
         // A bound on what we hand to the JWT parser; real handles are far below it.
         if token.len() > 8 * 1024 {

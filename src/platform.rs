@@ -33,10 +33,7 @@ pub struct OutResponse {
 
 impl OutResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        crate::web::find_header(&self.headers, name)
     }
 }
 

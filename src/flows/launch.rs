@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::config::{Config, SessionPersist};
 use crate::error::{AppError, AppResult};
 use crate::flows::divar_auth::authenticated_json_body;
-use crate::handle::{HandleSigner, MAX_INLINE_CONTEXT_BYTES};
+use crate::handle::HandleSigner;
 use crate::ids::SessionId;
 use crate::kenar::launch::{parse_launch, LaunchError};
 use crate::platform::Platform;
@@ -41,9 +41,7 @@ pub async fn session_init<P: Platform>(p: &P, cfg: &Config, req: &Request) -> Ap
     let context = parse_launch(body)?;
     let session_id = SessionId::random().map_err(|e| AppError::Internal(e.to_string()))?;
     let now_ms = p.now_ms();
-    let inline = serde_json::to_vec(&context)
-        .map(|v| v.len() <= MAX_INLINE_CONTEXT_BYTES)
-        .unwrap_or(false);
+    let inline = HandleSigner::fits_inline(&context);
     let record = SessionRecord {
         context,
         created_at_ms: now_ms,
@@ -67,12 +65,7 @@ pub async fn session_init<P: Platform>(p: &P, cfg: &Config, req: &Request) -> Ap
     }
 
     let handle = HandleSigner::new(&cfg.session_signing_key)
-        .sign(
-            session_id,
-            inline.then_some(&record.context),
-            now_ms / 1000,
-            cfg.session_ttl.secs(),
-        )
+        .sign_session(session_id, &record.context, now_ms / 1000, cfg.session_ttl.secs())
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let url = format!("{}/#h={handle}", cfg.public_base_url.as_str());
     p.log(&format!(

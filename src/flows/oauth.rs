@@ -11,7 +11,7 @@ use crate::crypto::{b64url, Pkce, Sealer};
 use crate::error::{AppError, AppResult};
 use crate::flows::grants::{credentials, grant_from_answer};
 use crate::flows::session::authenticate;
-use crate::handle::{HandleSigner, MAX_INLINE_CONTEXT_BYTES};
+use crate::handle::HandleSigner;
 use crate::ids::SessionId;
 use crate::kenar::client::token_request;
 use crate::kenar::launch::LaunchContext;
@@ -83,16 +83,8 @@ pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult
 /// Back to our page with a fresh handle for the same session and an outcome for it to show.
 fn back_to_page(cfg: &Config, pending: &PendingAuthorization, now_ms: u64, outcome: &str) -> AppResult<Response> {
     let session_id = SessionId::parse(&pending.session_id).ok_or_else(|| internal("bad session id in state"))?;
-    let inline = serde_json::to_vec(&pending.context)
-        .map(|v| v.len() <= MAX_INLINE_CONTEXT_BYTES)
-        .unwrap_or(false);
     let handle = HandleSigner::new(&cfg.session_signing_key)
-        .sign(
-            session_id,
-            inline.then_some(&pending.context),
-            now_ms / 1000,
-            cfg.session_ttl.secs(),
-        )
+        .sign_session(session_id, &pending.context, now_ms / 1000, cfg.session_ttl.secs())
         .map_err(internal)?;
     Ok(Response::redirect(
         303,
