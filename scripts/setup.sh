@@ -15,7 +15,8 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown
 fi
 
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "0.8.7" ]; then
+# It prints a bare version ("0.8.7"); match the word, whatever surrounds it.
+if ! worker-build --version 2>/dev/null | grep -qw "0\.8\.7"; then
   say "installing worker-build 0.8.7 (a few minutes, once)"
   cargo install worker-build --version 0.8.7 --locked
 fi
