@@ -67,14 +67,15 @@ impl Proposal {
         if slots.iter().any(|s| *s <= now || *s > now + MAX_AHEAD_SECS) {
             return Err(VisitError::SlotOutOfRange);
         }
-        let note = note.trim();
+        // What one person typed is shown to the other: no bidi or control-character tricks.
+        let note = crate::web::clean_text(note);
         if note.chars().count() > MAX_NOTE_CHARS {
             return Err(VisitError::NoteTooLong);
         }
         Ok(Proposal {
             id,
             slots,
-            note: note.to_string(),
+            note,
             proposer,
             status: Status::Open,
             created_at_ms: now_ms,
@@ -144,7 +145,7 @@ mod tests {
         Proposal::new(
             "p1".into(),
             vec![NOW + 7200, NOW + 3600, NOW + 3600],
-            " note ",
+            " no\u{202E}te\u{2066} ",
             UserSide::Demand,
             NOW_MS,
         )
