@@ -465,9 +465,14 @@
     return ul;
   }
 
+  /* What a person typed, without bidi overrides/isolates that could disguise it. */
+  function plain(s) {
+    return String(s).replace(/[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g, '');
+  }
+
   function noteBlock(p) {
     if (!p.note) return null;
-    return el('p', { 'class': 'note' }, [el('strong', { text: 'یادداشت: ' }), el('span', { id: 'v-note', text: String(p.note) })]);
+    return el('p', { 'class': 'note' }, [el('strong', { text: 'یادداشت: ' }), el('span', { id: 'v-note', text: plain(p.note) })]);
   }
 
   function sendVisit(kind, body) {
@@ -579,6 +584,9 @@
         }
       }) : null
     ]);
+    form.onchange = function () {
+      say('propose', '');
+    };
     form.onsubmit = function (e) {
       if (e && e.preventDefault) e.preventDefault();
       if (state.busy) return false;
@@ -749,7 +757,7 @@
       var item = state.items[i];
       if (!item || typeof item.text !== 'string') continue;
       list.appendChild(el('li', { 'class': 'message', 'data-id': String(item.id), 'data-state': String(item.state) }, [
-        el('p', { 'class': 'message-text', text: item.text }),
+        el('p', { 'class': 'message-text', text: plain(item.text) }),
         el('span', { 'class': 'message-state state-' + String(item.state).replace(/[^a-z_]/g, ''), text: stateLabel(item) })
       ]));
       if (item.state === 'waiting' || item.state === 'pending') waiting = true;
