@@ -675,7 +675,7 @@
       }, REFRESH_MS);
     } else if (kind === 'confirmed') {
       view = 'confirmed';
-      kids.push(el('h3', { text: '✅ قرار بازدید قطعی شد' }), timesList(p, p.status.slot), noteBlock(p));
+      kids.push(el('h3', { text: 'قرار بازدید قطعی شد' }), timesList(p, p.status.slot), noteBlock(p));
       if (typeof p.ics_url === 'string' && p.ics_url.indexOf(location.protocol + '//' + location.host + '/ics/') === 0) {
         kids.push(el('a', { id: 'ics', 'class': 'button', href: p.ics_url, download: 'visit.ics', text: 'افزودن به تقویم' }));
       }

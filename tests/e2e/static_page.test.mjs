@@ -97,3 +97,17 @@ test('the messaging form: a labelled textarea, a send button, the list and both 
   assert.match(js, /crypto\.getRandomValues|c\.getRandomValues/);
   assert.match(js, /Math\.random/);
 });
+
+test('the visit service is the main content; the free message is a collapsed section below it', () => {
+  const html = read('index.html');
+  const visit = html.indexOf('<section id="visit"');
+  assert.ok(visit > 0 && visit < html.indexOf('<details id="free"'), 'the visit card comes first');
+  assert.match(html, /<p id="visit-status" class="status" role="status" aria-live="polite">/);
+  assert.match(html, /<details id="free" class="card">\s*<summary>پیام آزاد<\/summary>/);
+  const js = code(read('app.js'));
+  for (const route of ['/api/visit', '/api/visit/propose', '/api/visit/answer', '/api/visit/cancel']) {
+    assert.ok(js.includes(`'${route}'`), route);
+  }
+  // A note is shown without bidi overrides/isolates, whatever the worker sent.
+  assert.match(js, /\\u202A-\\u202E\\u2066-\\u2069/);
+});

@@ -392,4 +392,50 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     const v = await visitState(round1.sellerHandle);
     assert.deepEqual(v.proposal.status, { kind: 'confirmed', slot: 0, by: 'SUPPLY' }, 'still the same visit');
   });
+  test('7. the proposer cancels the visit, proposes again, changes the times (prefilled) and withdraws', async () => {
+    assert.ok(round2, 'round 2 was confirmed');
+    const popup = await popupFrom(() => chatPage.click('.side[data-side=buyer] .addons'));
+    const posts = [];
+    popup.on('request', (r) => r.method() === 'POST' && /\/api\/visit\//.test(r.url()) && posts.push([new URL(r.url()).pathname, JSON.parse(r.postData())]));
+    await popup.waitForSelector('#visit-body[data-view="confirmed"]');
+    await popup.click('#cancel-visit');
+    await popup.waitForSelector('#visit-body[data-view="cancelled"]', { timeout: 15_000 });
+    assert.equal(await popup.textContent('#visit-status'), 'لغو در گفتگو اعلام شد.');
+    assert.equal(await popup.textContent('#v-ended'), 'قرار بازدید لغو شد.');
+    assert.deepEqual(posts[0], ['/api/visit/cancel', { proposal_id: round2.id, idempotency_key: posts[0][1].idempotency_key }]);
+
+    await popup.click('#new-proposal');
+    await fillProposal(popup, [[5, 540], [6, 570]], 'بار سوم');
+    await popup.click('#propose');
+    await popup.waitForSelector('#visit-body[data-view="waiting"]', { timeout: 15_000 });
+    const handle = await handleOf(popup);
+    const third = (await visitState(handle)).proposal;
+
+    // «تغییر زمان‌ها»: the form again, with the same days, times and note.
+    await popup.click('#change');
+    await popup.waitForSelector('#visit-body[data-view="propose"]');
+    assert.deepEqual(
+      await popup.evaluate(() => [0, 1].map((i) => [document.getElementById(`day-${i}`).value, document.getElementById(`time-${i}`).value])),
+      [['5', '540'], ['6', '570']],
+    );
+    assert.equal(await popup.inputValue('#note'), 'بار سوم');
+    await popup.selectOption('#time-1', '600');
+    await popup.click('#propose');
+    await popup.waitForFunction(() => document.querySelector('#visit-body').getAttribute('data-view') === 'waiting' && document.querySelector('#visit-status').textContent === 'پیشنهاد در گفتگو ارسال شد.', null, { timeout: 15_000 });
+    const changed = (await visitState(handle)).proposal;
+    assert.notEqual(changed.id, third.id, 'a change is a new proposal that replaces the old one');
+    assert.equal(changed.slots[0].at, third.slots[0].at);
+    assert.equal(changed.slots[1].at, third.slots[1].at + 30 * 60);
+
+    await popup.click('#cancel-proposal');
+    await popup.waitForSelector('#visit-body[data-view="cancelled"]', { timeout: 15_000 });
+    assert.equal((await visitState(round1.sellerHandle)).proposal.status.kind, 'cancelled');
+    assert.equal(await popup.textContent('#new-proposal'), 'پیشنهاد زمان جدید');
+    await shot(popup, 'cancelled');
+    const texts = (await messages()).map((m) => m.text);
+    assert.equal(texts.filter((t) => t === '❌ قرار بازدید لغو شد.').length, 2);
+    assert.deepEqual(await cspOf(popup), []);
+    assert.deepEqual(problems, []);
+    await popup.close();
+  });
 });
