@@ -5,6 +5,7 @@
 // no permission yet (the page opens, consent, answer there), and in a second round with one tap
 // once permission exists; both sides see the confirmation in the chat and on the page; the .ics
 // file holds the chosen time; a hostile note stays plain text; an old button is stale.
+// Screenshots go to tests/artifacts/; KENAR_UPDATE_SCREENSHOTS=1 also refreshes docs/screenshots/.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -77,11 +78,12 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     return file;
   }
 
+  /** A screenshot good for the docs: small enough always; copied to docs/screenshots/ on request. */
   function toDocs(file, name) {
+    assert.ok(statSync(file).size < 150_000, `${name} is ${statSync(file).size} bytes`);
+    if (process.env.KENAR_UPDATE_SCREENSHOTS !== '1') return;
     mkdirSync(DOCS, { recursive: true });
-    const dest = path.join(DOCS, name);
-    copyFileSync(file, dest);
-    assert.ok(statSync(dest).size < 150_000, `${name} is ${statSync(dest).size} bytes`);
+    copyFileSync(file, path.join(DOCS, name));
   }
 
   const ours = (url) => url.startsWith(stack.worker.base);
