@@ -1,16 +1,17 @@
 /*
- * kenar-edge webview page. ES5 only (Android 5 WebView): var, function, XMLHttpRequest.
- * Data from the server is only ever written with textContent, never as HTML.
+ * kenar-edge webview page: visit scheduling (قرار بازدید). ES5 only (Android 5 WebView): var,
+ * function, XMLHttpRequest. Whatever Divar or a person sent is written with textContent only.
  *
- * Flow: take the signed session handle from the URL fragment (#h=...), keep it in memory and
- * sessionStorage (the fragment is removed from the address bar, and a reload finds the handle
- * there), then GET /api/session with it and show the launch context.
+ * The signed session handle comes in the fragment (#h=...); it is kept in memory and
+ * sessionStorage and removed from the address bar. GET /api/session gives the launch context
+ * (a message button's data in extra_data: v = answer|manage|propose, p = proposal id) and
+ * GET /api/visit the conversation's proposal and what this person may do.
  *
- * Messaging: the person writes a message; it is kept as a draft {text, key} in sessionStorage
- * (key = a random idempotency key) and POSTed to /api/messages. When the worker answers
- * `needs_consent`, POST /api/oauth/start gives Divar's consent page, the only off-site
- * navigation. Divar sends the person back to #h=<handle>&oauth=<outcome>; on `granted` the same
- * draft is posted again with the same key, so it is the same outbox item, never a second one.
+ * Every step that posts into the chat (propose, answer, cancel, a free message) is a draft
+ * {kind, body} in sessionStorage whose body carries a random idempotency_key. When the worker
+ * answers `needs_consent`, POST /api/oauth/start gives Divar's consent page, the only off-site
+ * navigation; Divar sends the person back to #h=<handle>&oauth=<outcome>, and on `granted` the
+ * same draft is posted again with the same key: the same outbox item, never a second one.
  */
 (function () {
   'use strict';
@@ -19,7 +20,10 @@
   var DRAFT_KEY = 'kenar-edge.draft';
   var REQUEST_TIMEOUT_MS = 20000;
   var MAX_TEXT = 1000;
+  var MAX_NOTE = 200;
+  var MAX_SLOTS = 3;
   var REFRESH_MS = 20000;
+  var DIGITS = '۰۱۲۳۴۵۶۷۸۹';
 
   var TEXT = {
     loading: 'در حال بارگذاری…',
@@ -28,11 +32,11 @@
     failed: 'ارتباط با سرور برقرار نشد.',
     unknown: 'نامشخص',
     empty: '—',
-    sending: 'در حال ارسال پیام…',
-    toConsent: 'برای ارسال پیام باید در دیوار اجازه بدهید…',
+    sending: 'در حال ارسال…',
+    toConsent: 'برای ارسال در گفتگو باید در دیوار اجازه بدهید…',
     sentOk: 'پیام در گفتگو ارسال شد.',
     queued: 'دیوار پاسخ نداد؛ پیام در صف ماند و دوباره ارسال می‌شود.',
-    notSent: 'پیام ارسال نشد.',
+    notSent: 'ارسال نشد.',
     emptyText: 'لطفاً متن پیام را بنویسید.',
     longText: 'پیام نباید بیشتر از ۱۰۰۰ نویسه باشد.',
     sendFailed: 'ارسال انجام نشد. اتصال را بررسی کنید و دوباره تلاش کنید.',
@@ -40,8 +44,29 @@
     denied: 'اجازه ارسال پیام داده نشد.',
     oauthFailed: 'دریافت اجازه از دیوار انجام نشد.',
     oauthUnavailable: 'دیوار در دسترس نبود و اجازه ثبت نشد.',
-    stillNeeded: 'اجازه ارسال پیام هنوز ثبت نشده است.'
+    stillNeeded: 'اجازه ارسال پیام هنوز ثبت نشده است.',
+    visitFailed: 'وضعیت قرار بازدید دریافت نشد.',
+    noChat: 'این بخش فقط از داخل یک گفتگوی دیوار کار می‌کند.',
+    noTime: 'دست‌کم یک زمان انتخاب کنید.',
+    duplicate: 'یک زمان را دو بار انتخاب کرده‌اید.',
+    longNote: 'یادداشت نباید بیشتر از ۲۰۰ نویسه باشد.',
+    proposed: 'پیشنهاد در گفتگو ارسال شد.',
+    confirmedOk: 'قرار بازدید قطعی شد و در گفتگو ارسال شد.',
+    answered: 'پاسخ شما در گفتگو ارسال شد.',
+    cancelledOk: 'لغو در گفتگو اعلام شد.',
+    stale: 'این پیشنهاد دیگر معتبر نیست؛ وضعیت فعلی را می‌بینید.'
   };
+
+  /* The worker's 422 reasons (src/visit/model.rs), in Persian. */
+  var REASONS = [
+    [/no longer open/, TEXT.stale],
+    [/other side can answer/, 'نوبت پاسخ شما نیست؛ منتظر طرف دیگر گفتگو بمانید.'],
+    [/side that proposed/, 'فقط پیشنهاددهنده می‌تواند آن را تغییر دهد یا لغو کند.'],
+    [/next 60 days/, 'زمان‌ها باید در آینده و در ۶۰ روز پیش رو باشند.'],
+    [/different times/, 'یک تا سه زمان متفاوت پیشنهاد دهید.'],
+    [/note/, TEXT.longNote],
+    [/no such time/, 'این زمان در پیشنهاد نیست.']
+  ];
 
   var STATE_LABELS = {
     pending: 'در حال ارسال',
@@ -74,7 +99,10 @@
     ['conversation_id', 'شناسهٔ گفتگو', null]
   ];
 
-  var state = { handle: null, oauth: null, fresh: false, busy: false, items: [], timer: null };
+  var state = {
+    handle: null, oauth: null, fresh: false, busy: false, items: [], timer: null,
+    extra: {}, visit: null, editing: false, prefill: null, vtimer: null
+  };
 
   /* ---------- small DOM helpers ---------- */
 
@@ -96,6 +124,30 @@
     if (el) el.textContent = text;
   }
 
+  /* el('button', {id: 'x', 'class': 'button', text: 'متن'}, [children]); `on` = click handler. */
+  function el(tag, props, kids) {
+    var e = document.createElement(tag);
+    var k;
+    for (k in props) {
+      if (!props.hasOwnProperty(k) || props[k] === null || props[k] === undefined) continue;
+      if (k === 'text') e.textContent = props[k];
+      else if (k === 'on') e.onclick = props[k];
+      else e.setAttribute(k, props[k]);
+    }
+    for (k = 0; kids && k < kids.length; k++) if (kids[k]) e.appendChild(kids[k]);
+    return e;
+  }
+
+  function fa(s) {
+    return String(s).replace(/[0-9]/g, function (d) {
+      return DIGITS.charAt(+d);
+    });
+  }
+
+  function pad(n) {
+    return (n < 10 ? '0' : '') + n;
+  }
+
   /* ---------- the session handle ---------- */
 
   /* One parameter of the fragment (#h=…&oauth=…), decoded; null when absent or malformed. */
@@ -113,10 +165,6 @@
     return null;
   }
 
-  function handleFromFragment(hash) {
-    return fragmentParam(hash, 'h');
-  }
-
   function storage() {
     try {
       return window.sessionStorage || null;
@@ -125,17 +173,18 @@
     }
   }
 
-  function saveHandle(handle) {
+  function store(key, value) {
     var s = storage();
     try {
-      if (s) s.setItem(STORAGE_KEY, handle);
+      if (s && value === null) s.removeItem(key);
+      else if (s) s.setItem(key, value);
     } catch (e) { /* quota or private mode: memory is enough */ }
   }
 
-  function loadSavedHandle() {
+  function stored(key) {
     var s = storage();
     try {
-      return s ? s.getItem(STORAGE_KEY) : null;
+      return s ? s.getItem(key) : null;
     } catch (e) {
       return null;
     }
@@ -143,10 +192,7 @@
 
   function forgetHandle() {
     state.handle = null;
-    var s = storage();
-    try {
-      if (s) s.removeItem(STORAGE_KEY);
-    } catch (e) { /* nothing to do */ }
+    store(STORAGE_KEY, null);
   }
 
   /* Keeps the handle out of the address bar, history and anything copied from it. */
@@ -160,21 +206,27 @@
   }
 
   function takeHandle() {
-    var fromUrl = handleFromFragment(location.hash);
+    var fromUrl = fragmentParam(location.hash, 'h');
     var outcome = fragmentParam(location.hash, 'oauth');
     state.oauth = /^(granted|denied|failed|unavailable)$/.test(outcome || '') ? outcome : null;
+    removeFragment();
     if (fromUrl) {
       /* A launch straight from Divar (no OAuth outcome) starts with no leftover draft. */
       state.fresh = !outcome;
-      saveHandle(fromUrl);
-      removeFragment();
+      store(STORAGE_KEY, fromUrl);
       return fromUrl;
     }
-    removeFragment();
-    return loadSavedHandle();
+    return stored(STORAGE_KEY);
   }
 
-  /* ---------- the draft: {text, key}, kept across the trip to Divar's consent page ---------- */
+  /* ---------- the draft: {kind, body}, kept across the trip to Divar's consent page ---------- */
+
+  var DRAFT_PATHS = {
+    message: '/api/messages',
+    propose: '/api/visit/propose',
+    answer: '/api/visit/answer',
+    cancel: '/api/visit/cancel'
+  };
 
   function newKey() {
     var bytes = [];
@@ -193,26 +245,20 @@
   }
 
   function loadDraft() {
-    var s = storage();
     try {
-      var d = s ? JSON.parse(s.getItem(DRAFT_KEY) || 'null') : null;
-      if (d && typeof d.text === 'string' && typeof d.key === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(d.key)) return d;
+      var d = JSON.parse(stored(DRAFT_KEY) || 'null');
+      if (d && DRAFT_PATHS.hasOwnProperty(d.kind) && d.body && typeof d.body === 'object' &&
+          /^[A-Za-z0-9_-]{8,64}$/.test(d.body.idempotency_key || '')) return d;
     } catch (e) { /* unreadable: no draft */ }
     return null;
   }
 
   function saveDraft(draft) {
-    var s = storage();
-    try {
-      if (s) s.setItem(DRAFT_KEY, JSON.stringify(draft));
-    } catch (e) { /* memory only */ }
+    store(DRAFT_KEY, JSON.stringify(draft));
   }
 
   function clearDraft() {
-    var s = storage();
-    try {
-      if (s) s.removeItem(DRAFT_KEY);
-    } catch (e) { /* nothing to do */ }
+    store(DRAFT_KEY, null);
   }
 
   /* ---------- the worker's JSON API ---------- */
@@ -261,12 +307,9 @@
     document.body.setAttribute('data-state', id || 'loading');
   }
 
-  function showLoading() {
-    showView(null, TEXT.loading);
-  }
-
   function showExpired() {
     forgetHandle();
+    setBusy(false);
     showView('view-expired', TEXT.expired);
   }
 
@@ -294,17 +337,8 @@
 
   /* Appends one <dt>label</dt><dd>value</dd>; `code` marks machine values (left to right). */
   function addFact(list, label, value, code, key) {
-    var dt = document.createElement('dt');
-    var dd = document.createElement('dd');
-    dt.textContent = label;
-    dd.textContent = value;
-    if (code) {
-      dd.className = 'code';
-      dd.setAttribute('dir', 'ltr');
-    }
-    if (key) dd.setAttribute('data-field', key);
-    list.appendChild(dt);
-    list.appendChild(dd);
+    list.appendChild(el('dt', { text: label }));
+    list.appendChild(el('dd', { text: value, 'class': code ? 'code' : null, dir: code ? 'ltr' : null, 'data-field': key }));
   }
 
   function renderContext(ctx) {
@@ -319,28 +353,390 @@
       if (format && missing) value = TEXT.unknown;
       addFact(list, FIELDS[i][1], value, !format && !missing, key);
     }
-    renderExtra(ctx.extra_data);
-  }
-
-  function renderExtra(extra) {
-    var list = byId('extra');
+    var extra = ctx.extra_data && typeof ctx.extra_data === 'object' ? ctx.extra_data : {};
+    state.extra = extra;
+    list = byId('extra');
     clear(list);
-    var keys = extra && typeof extra === 'object' ? Object.keys(extra) : [];
-    for (var i = 0; i < keys.length; i++) addFact(list, keys[i], displayValue(extra[keys[i]]), true, null);
+    var keys = Object.keys(extra);
+    for (i = 0; i < keys.length; i++) addFact(list, keys[i], displayValue(extra[keys[i]]), true, null);
     setHidden(byId('extra-block'), keys.length === 0);
   }
 
-  /* ---------- the page's flow ---------- */
+  /* ---------- posting a draft (shared by the visit steps and the free message) ---------- */
 
-  /* ---------- messages ---------- */
+  function setBusy(busy) {
+    state.busy = busy;
+    var buttons = document.querySelectorAll('#view-session button');
+    for (var i = 0; i < buttons.length; i++) {
+      if (buttons[i].getAttribute('data-keep') !== 'on') buttons[i].disabled = busy;
+    }
+    byId('app').setAttribute('aria-busy', busy ? 'true' : 'false');
+  }
+
+  function say(kind, text) {
+    setText(byId(kind === 'message' ? 'compose-status' : 'visit-status'), text);
+  }
+
+  function showConsentProblem(kind, message) {
+    var pre = kind === 'message' ? '' : 'v-';
+    setText(byId(pre + 'consent-message'), message);
+    setHidden(byId(pre + 'consent'), false);
+    say(kind, '');
+  }
+
+  function hideConsentProblems() {
+    setHidden(byId('consent'), true);
+    setHidden(byId('v-consent'), true);
+  }
+
+  /* Asks the worker for Divar's consent page and goes there: the only off-site navigation. */
+  function askConsent(kind) {
+    if (state.busy) return;
+    setBusy(true);
+    hideConsentProblems();
+    say(kind, TEXT.toConsent);
+    api('POST', '/api/oauth/start', function (status, body) {
+      var url = body && typeof body.authorize_url === 'string' ? body.authorize_url : '';
+      if (status === 200 && /^https?:\/\//.test(url)) {
+        location.assign(url); /* stays busy: the page is leaving */
+        return;
+      }
+      setBusy(false);
+      if (status === 401) showExpired();
+      else showConsentProblem(kind, TEXT.oauthFailed);
+    });
+  }
+
+  function reasonText(body) {
+    var m = body && typeof body.message === 'string' ? body.message : '';
+    for (var i = 0; i < REASONS.length; i++) if (REASONS[i][0].test(m)) return REASONS[i][1];
+    return TEXT.refused;
+  }
+
+  /*
+   * POSTs the draft. done(delivery, body) runs once the worker answered 200 with a delivery
+   * that is final or queued. `mayAskConsent` is false right after a grant, so a refusal cannot
+   * loop back to Divar.
+   */
+  function postDraft(draft, mayAskConsent, done) {
+    if (state.busy) return;
+    setBusy(true);
+    hideConsentProblems();
+    say(draft.kind, TEXT.sending);
+    api('POST', DRAFT_PATHS[draft.kind], function (status, body) {
+      setBusy(false);
+      var delivery = body && (draft.kind === 'message' ? body.item && body.item.state : body.delivery);
+      if (status === 200 && typeof delivery === 'string') {
+        if (delivery === 'needs_consent') {
+          done(delivery, body);
+          if (mayAskConsent) askConsent(draft.kind);
+          else showConsentProblem(draft.kind, TEXT.stillNeeded);
+          return;
+        }
+        if (delivery !== 'waiting' || draft.kind !== 'message') clearDraft();
+        done(delivery, body);
+        return;
+      }
+      if (status === 401) return showExpired();
+      if (draft.kind === 'message') {
+        say('message', status >= 400 && status < 500 ? TEXT.refused : TEXT.sendFailed);
+      } else if (status === 422) {
+        clearDraft();
+        state.editing = false;
+        loadVisit(reasonText(body));
+      } else {
+        say(draft.kind, status >= 400 && status < 500 ? TEXT.refused : TEXT.sendFailed);
+      }
+    }, draft.body);
+  }
+
+  /* ---------- the visit service ---------- */
+
+  function mine(v) {
+    return !!(v.proposal && v.proposal.proposer === v.side);
+  }
+
+  /* The times a proposal names, as a list of full Persian labels. */
+  function timesList(p, chosen) {
+    var ul = el('ul', { id: 'v-times', 'class': 'times' });
+    for (var i = 0; i < p.slots.length; i++) {
+      if (chosen === undefined || chosen === i) ul.appendChild(el('li', { text: String(p.slots[i].label) }));
+    }
+    return ul;
+  }
+
+  /* What a person typed, without bidi overrides/isolates that could disguise it. */
+  function plain(s) {
+    return String(s).replace(/[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g, '');
+  }
+
+  function noteBlock(p) {
+    if (!p.note) return null;
+    return el('p', { 'class': 'note' }, [el('strong', { text: 'یادداشت: ' }), el('span', { id: 'v-note', text: plain(p.note) })]);
+  }
+
+  function sendVisit(kind, body) {
+    var draft = { kind: kind, body: body };
+    body.idempotency_key = newKey();
+    saveDraft(draft);
+    postVisit(draft, true);
+  }
+
+  var DONE_TEXT = { propose: TEXT.proposed, answer: TEXT.answered, cancel: TEXT.cancelledOk };
+
+  function postVisit(draft, mayAskConsent) {
+    postDraft(draft, mayAskConsent, function (delivery, body) {
+      if (delivery === 'needs_consent') return;
+      var text = DONE_TEXT[draft.kind];
+      if (draft.kind === 'answer' && draft.body.slot !== undefined) text = TEXT.confirmedOk;
+      if (delivery === 'waiting') text = TEXT.queued;
+      if (delivery === 'failed') text = TEXT.notSent + ' ' + (FAILED_LABELS[body.reason] || '');
+      if (delivery !== 'failed') {
+        state.editing = false;
+        state.extra = {};
+        state.prefill = null;
+        state.prefillNote = '';
+      }
+      loadVisit(text);
+    });
+  }
+
+  /* Day and time of a slot, for prefilling the form: {day index, minutes} or null. */
+  function slotParts(at, days) {
+    for (var i = 0; i < days.length; i++) {
+      var m = (at - days[i].start) / 60;
+      if (m >= 0 && m < 1440) return { day: i, min: m };
+    }
+    return null;
+  }
+
+  /* The times of day offered, 08:00–21:30 every half hour, in minutes after midnight. */
+  function fillTimes(sel, day, v, keep) {
+    clear(sel);
+    sel.appendChild(el('option', { value: '', text: 'انتخاب ساعت' }));
+    for (var m = 480; m <= 1290; m += 30) {
+      if (day.start + m * 60 <= v.now + 60) continue;
+      var o = el('option', { value: String(m), text: fa(pad(Math.floor(m / 60)) + ':' + pad(m % 60)) });
+      if (String(m) === String(keep)) o.selected = true;
+      sel.appendChild(o);
+    }
+  }
+
+  function slotRow(v, i, pick) {
+    var days = v.days;
+    var daySel = el('select', { id: 'day-' + i, name: 'day' });
+    /* Today only while a time is left today. */
+    for (var d = days[0].start + 1290 * 60 > v.now + 60 ? 0 : 1; d < days.length; d++) {
+      var o = el('option', { value: String(d), text: String(days[d].label) });
+      if (pick && pick.day === d) o.selected = true;
+      daySel.appendChild(o);
+    }
+    var timeSel = el('select', { id: 'time-' + i, name: 'time' });
+    fillTimes(timeSel, days[+daySel.value], v, pick ? pick.min : '');
+    daySel.onchange = function () {
+      fillTimes(timeSel, days[+daySel.value], v, timeSel.value);
+    };
+    var row = el('fieldset', { 'class': 'slot' }, [
+      el('legend', { text: 'زمان ' + fa(i + 1) }),
+      el('label', { 'for': 'day-' + i, text: 'روز' }), daySel,
+      el('label', { 'for': 'time-' + i, text: 'ساعت' }), timeSel
+    ]);
+    return row;
+  }
+
+  function proposeForm(v) {
+    var rows = el('div', { id: 'slots' });
+    var note = el('textarea', { id: 'note', name: 'note', rows: '2', maxlength: String(MAX_NOTE), 'aria-describedby': 'note-count' });
+    var count = el('p', { id: 'note-count', 'class': 'muted' });
+    var add = el('button', { id: 'add-slot', 'class': 'button secondary', type: 'button', text: 'افزودن زمان دیگر' });
+    var pre = state.prefill || [];
+    var n = 0;
+    function addRow(pick) {
+      rows.appendChild(slotRow(v, n, pick));
+      n++;
+      setHidden(add, n >= MAX_SLOTS);
+    }
+    function counter() {
+      count.textContent = fa(note.value.length) + ' از ' + fa(MAX_NOTE) + ' نویسه';
+    }
+    for (var i = 0; i < pre.length && i < MAX_SLOTS; i++) {
+      var part = slotParts(pre[i], v.days);
+      if (part) addRow(part);
+    }
+    if (!n) addRow(null);
+    add.onclick = function () {
+      if (n < MAX_SLOTS) addRow(null);
+      byId('day-' + (n - 1)).focus();
+    };
+    note.value = state.prefillNote || '';
+    note.oninput = counter;
+    counter();
+    var form = el('form', { id: 'v-form', 'class': 'compose', action: '/', method: 'post', novalidate: '' }, [
+      el('p', { 'class': 'muted', text: 'تا سه زمان برای بازدید پیشنهاد دهید؛ طرف دیگر یکی را با یک لمس انتخاب می‌کند.' }),
+      rows, add,
+      el('label', { 'for': 'note', text: 'یادداشت (اختیاری)' }), note, count,
+      el('button', { id: 'propose', 'class': 'button', type: 'submit', text: 'ارسال پیشنهاد در گفتگو' }),
+      state.editing && v.proposal ? el('button', {
+        id: 'edit-cancel', 'class': 'button secondary', type: 'button', text: 'انصراف از تغییر',
+        on: function () {
+          state.editing = false;
+          renderVisit('');
+        }
+      }) : null
+    ]);
+    form.onchange = function () {
+      say('propose', '');
+    };
+    form.onsubmit = function (e) {
+      if (e && e.preventDefault) e.preventDefault();
+      if (state.busy) return false;
+      var slots = [];
+      for (var j = 0; j < n; j++) {
+        var t = byId('time-' + j);
+        if (!t.value) continue;
+        var at = v.days[+byId('day-' + j).value].start + (+t.value) * 60;
+        for (var k = 0; k < slots.length; k++) {
+          if (slots[k] === at) {
+            say('propose', TEXT.duplicate);
+            t.focus();
+            return false;
+          }
+        }
+        slots.push(at);
+      }
+      var text = note.value.replace(/^\s+|\s+$/g, '');
+      if (!slots.length) {
+        say('propose', TEXT.noTime);
+        byId('time-0').focus();
+        return false;
+      }
+      if (text.length > MAX_NOTE) {
+        say('propose', TEXT.longNote);
+        note.focus();
+        return false;
+      }
+      sendVisit('propose', { slots: slots, note: text });
+      return false;
+    };
+    return form;
+  }
+
+  function button(id, text, on, secondary) {
+    return el('button', { id: id, 'class': 'button' + (secondary ? ' secondary' : ''), type: 'button', text: text, on: on });
+  }
+
+  function startEditing(p) {
+    state.editing = true;
+    state.prefill = [];
+    for (var i = 0; p && i < p.slots.length; i++) state.prefill.push(p.slots[i].at);
+    state.prefillNote = p ? p.note : '';
+    renderVisit('');
+    var first = byId('day-0');
+    if (first) first.focus();
+  }
+
+  /* What this person sees and may do now; one small view per step. */
+  function renderVisit(statusText) {
+    var v = state.visit;
+    var box = byId('visit-body');
+    var p = v.proposal;
+    var kind = p && p.status ? p.status.kind : null;
+    var view;
+    var kids = [];
+    clear(box);
+    if (state.vtimer) clearTimeout(state.vtimer);
+    state.vtimer = null;
+    if (state.extra.p && (state.extra.v === 'answer' || state.extra.v === 'manage') &&
+        (!p || p.id !== state.extra.p || kind !== 'open') && !statusText) {
+      statusText = TEXT.stale;
+    }
+    if (v.can_propose && (state.editing || !p || (state.extra.v === 'propose' && kind !== 'open'))) {
+      view = 'propose';
+      kids.push(el('h3', { text: state.editing && kind === 'open' ? 'تغییر زمان‌های پیشنهادی' : 'پیشنهاد زمان بازدید' }), proposeForm(v));
+    } else if (kind === 'open' && v.can_answer) {
+      view = 'answer';
+      kids.push(el('h3', { text: 'طرف گفتگو این زمان‌ها را پیشنهاد داده؛ یکی را انتخاب کنید:' }));
+      var picks = el('div', { id: 'answer-slots', 'class': 'stack' });
+      for (var i = 0; i < p.slots.length; i++) {
+        picks.appendChild(button('pick-' + i, 'انتخاب: ' + p.slots[i].label, pickHandler(p.id, i)));
+      }
+      kids.push(picks, noteBlock(p), button('decline', 'هیچ‌کدام مناسب نیست', function () {
+        sendVisit('answer', { proposal_id: p.id, decline: true });
+      }, true));
+    } else if (kind === 'open') {
+      view = 'waiting';
+      kids.push(el('h3', { text: mine(v) ? 'پیشنهاد شما؛ منتظر پاسخ طرف گفتگو' : 'منتظر پاسخ' }), timesList(p), noteBlock(p));
+      if (v.can_propose) kids.push(button('change', 'تغییر زمان‌ها', function () {
+        startEditing(p);
+      }));
+      if (v.can_cancel) kids.push(button('cancel-proposal', 'لغو پیشنهاد', cancelHandler(p.id), true));
+      state.vtimer = setTimeout(function () {
+        if (!state.busy && !state.editing) loadVisit('');
+      }, REFRESH_MS);
+    } else if (kind === 'confirmed') {
+      view = 'confirmed';
+      kids.push(el('h3', { text: 'قرار بازدید قطعی شد' }), timesList(p, p.status.slot), noteBlock(p));
+      if (typeof p.ics_url === 'string' && p.ics_url.indexOf(location.protocol + '//' + location.host + '/ics/') === 0) {
+        kids.push(el('a', { id: 'ics', 'class': 'button', href: p.ics_url, download: 'visit.ics', text: 'افزودن به تقویم' }));
+      }
+      if (v.can_cancel) kids.push(button('cancel-visit', 'لغو قرار', cancelHandler(p.id), true));
+      if (v.can_propose) kids.push(button('new-proposal', 'پیشنهاد زمان جدید', function () {
+        startEditing(null);
+      }, true));
+    } else if (kind === 'declined' || kind === 'cancelled') {
+      view = kind;
+      kids.push(el('p', { id: 'v-ended', text: kind === 'declined' ? 'هیچ‌کدام از زمان‌های پیشنهادی مناسب نبود.' : 'قرار بازدید لغو شد.' }));
+      if (v.can_propose) kids.push(button('new-proposal', 'پیشنهاد زمان جدید', function () {
+        startEditing(null);
+      }));
+    } else {
+      view = 'none';
+      kids.push(el('p', { text: 'طرف گفتگو هنوز زمانی پیشنهاد نداده است.' }));
+    }
+    for (var k = 0; k < kids.length; k++) if (kids[k]) box.appendChild(kids[k]);
+    box.setAttribute('data-view', view);
+    if (statusText !== undefined) say('visit', statusText);
+  }
+
+  function pickHandler(id, i) {
+    return function () {
+      sendVisit('answer', { proposal_id: id, slot: i });
+    };
+  }
+
+  function cancelHandler(id) {
+    return function () {
+      sendVisit('cancel', { proposal_id: id });
+    };
+  }
+
+  /* GET /api/visit and show it; `statusText` is what to announce afterwards. */
+  function loadVisit(statusText, then) {
+    say('visit', statusText ? statusText : TEXT.loading);
+    api('GET', '/api/visit', function (status, body) {
+      if (status === 200 && body && body.days && body.days.length) {
+        state.visit = body;
+        renderVisit(statusText || '');
+        if (then) then();
+      } else if (status === 401) {
+        showExpired();
+      } else {
+        var box = byId('visit-body');
+        clear(box);
+        box.setAttribute('data-view', 'error');
+        say('visit', status === 422 ? TEXT.noChat : TEXT.visitFailed);
+        if (status !== 422) box.appendChild(button('visit-retry', 'تلاش دوباره', function () {
+          loadVisit('');
+        }));
+      }
+    });
+  }
+
+  /* ---------- the free message ---------- */
 
   function stateLabel(item) {
     if (item.state === 'failed' && FAILED_LABELS[item.reason]) return FAILED_LABELS[item.reason];
     return STATE_LABELS[item.state] || TEXT.unknown;
-  }
-
-  function isFinal(item) {
-    return item.state === 'sent' || item.state === 'failed';
   }
 
   function upsertItem(item) {
@@ -360,19 +756,10 @@
     for (var i = 0; i < state.items.length; i++) {
       var item = state.items[i];
       if (!item || typeof item.text !== 'string') continue;
-      var li = document.createElement('li');
-      var text = document.createElement('p');
-      var label = document.createElement('span');
-      li.className = 'message';
-      li.setAttribute('data-id', String(item.id));
-      li.setAttribute('data-state', String(item.state));
-      text.className = 'message-text';
-      text.textContent = item.text;
-      label.className = 'message-state state-' + String(item.state).replace(/[^a-z_]/g, '');
-      label.textContent = stateLabel(item);
-      li.appendChild(text);
-      li.appendChild(label);
-      list.appendChild(li);
+      list.appendChild(el('li', { 'class': 'message', 'data-id': String(item.id), 'data-state': String(item.state) }, [
+        el('p', { 'class': 'message-text', text: plain(item.text) }),
+        el('span', { 'class': 'message-state state-' + String(item.state).replace(/[^a-z_]/g, ''), text: stateLabel(item) })
+      ]));
       if (item.state === 'waiting' || item.state === 'pending') waiting = true;
     }
     setHidden(byId('messages-empty'), list.childNodes.length > 0);
@@ -393,82 +780,19 @@
     });
   }
 
-  function composeStatus(text) {
-    setText(byId('compose-status'), text);
-  }
-
-  function setBusy(busy) {
-    state.busy = busy;
-    var send = byId('send');
-    if (send) send.disabled = busy;
-    var again = byId('consent-retry');
-    if (again) again.disabled = busy;
-    var form = byId('compose');
-    if (form) form.setAttribute('aria-busy', busy ? 'true' : 'false');
-  }
-
-  function showConsentProblem(message) {
-    setText(byId('consent-message'), message);
-    setHidden(byId('consent'), false);
-    composeStatus('');
-  }
-
-  function hideConsentProblem() {
-    setHidden(byId('consent'), true);
-  }
-
-  /* Asks the worker for Divar's consent page and goes there: the only off-site navigation. */
-  function askConsent() {
-    if (state.busy) return;
-    setBusy(true);
-    hideConsentProblem();
-    composeStatus(TEXT.toConsent);
-    api('POST', '/api/oauth/start', function (status, body) {
-      var url = body && typeof body.authorize_url === 'string' ? body.authorize_url : '';
-      if (status === 200 && /^https?:\/\//.test(url)) {
-        location.assign(url); /* stays busy: the page is leaving */
-        return;
+  function sendMessage(draft, mayAskConsent) {
+    byId('free').open = true;
+    postDraft(draft, mayAskConsent, function (delivery, body) {
+      upsertItem(body.item);
+      renderItems();
+      if (delivery === 'sent' || delivery === 'failed') {
+        var field = byId('text');
+        if (field.value.replace(/^\s+|\s+$/g, '') === draft.body.text) field.value = '';
       }
-      setBusy(false);
-      if (status === 401) showExpired();
-      else showConsentProblem(TEXT.oauthFailed);
+      if (delivery === 'sent') say('message', TEXT.sentOk);
+      else if (delivery === 'failed') say('message', TEXT.notSent + ' ' + stateLabel(body.item));
+      else if (delivery === 'waiting') say('message', TEXT.queued);
     });
-  }
-
-  /* POSTs the draft; `mayAskConsent` is false right after a grant, so a refusal cannot loop. */
-  function sendDraft(draft, mayAskConsent) {
-    if (state.busy) return;
-    setBusy(true);
-    hideConsentProblem();
-    composeStatus(TEXT.sending);
-    api('POST', '/api/messages', function (status, body) {
-      var item = body && body.item;
-      if (status === 200 && item && typeof item.state === 'string') {
-        upsertItem(item);
-        renderItems();
-        if (isFinal(item)) {
-          clearDraft();
-          var field = byId('text');
-          if (field && field.value.replace(/^\s+|\s+$/g, '') === draft.text) field.value = '';
-        }
-        setBusy(false);
-        if (item.state === 'needs_consent') {
-          if (mayAskConsent) askConsent();
-          else showConsentProblem(TEXT.stillNeeded);
-        } else if (item.state === 'sent') {
-          composeStatus(TEXT.sentOk);
-        } else if (item.state === 'failed') {
-          composeStatus(TEXT.notSent + ' ' + stateLabel(item));
-        } else {
-          composeStatus(TEXT.queued);
-        }
-        return;
-      }
-      setBusy(false);
-      if (status === 401) showExpired();
-      else if (status >= 400 && status < 500) composeStatus(TEXT.refused);
-      else composeStatus(TEXT.sendFailed);
-    }, { text: draft.text, idempotency_key: draft.key });
   }
 
   function onSubmit(e) {
@@ -476,45 +800,52 @@
     if (state.busy) return false;
     var field = byId('text');
     var text = field.value.replace(/^\s+|\s+$/g, '');
-    if (!text) {
-      composeStatus(TEXT.emptyText);
-      field.focus();
-      return false;
-    }
-    if (text.length > MAX_TEXT) {
-      composeStatus(TEXT.longText);
+    var problem = !text ? TEXT.emptyText : text.length > MAX_TEXT ? TEXT.longText : '';
+    if (problem) {
+      say('message', problem);
       field.focus();
       return false;
     }
     /* The same text as the saved draft keeps its key: a retry is the same item, not a second. */
     var draft = loadDraft();
-    if (!draft || draft.text !== text) draft = { text: text, key: newKey() };
+    if (!draft || draft.kind !== 'message' || draft.body.text !== text) {
+      draft = { kind: 'message', body: { text: text, idempotency_key: newKey() } };
+    }
     saveDraft(draft);
-    sendDraft(draft, true);
+    sendMessage(draft, true);
     return false;
   }
 
-  /* After the session is shown: the list, the draft, and what Divar said about the grant. */
-  function resumeMessaging() {
+  /* ---------- the page's flow ---------- */
+
+  /* After the session is shown: the draft, and what Divar said about the grant. */
+  function resume() {
     if (state.fresh) {
       clearDraft();
       state.fresh = false;
     }
     var draft = loadDraft();
-    var field = byId('text');
-    if (draft && field && !field.value) field.value = draft.text;
     var outcome = state.oauth;
     state.oauth = null;
-    if (outcome === 'granted' && draft) {
-      sendDraft(draft, false);
-    } else if (outcome === 'denied') {
-      showConsentProblem(TEXT.denied);
-    } else if (outcome === 'failed') {
-      showConsentProblem(TEXT.oauthFailed);
-    } else if (outcome === 'unavailable') {
-      showConsentProblem(TEXT.oauthUnavailable);
+    var problem = { denied: TEXT.denied, failed: TEXT.oauthFailed, unavailable: TEXT.oauthUnavailable }[outcome || ''];
+    if (draft && draft.kind === 'message') {
+      byId('free').open = true;
+      if (!byId('text').value) byId('text').value = draft.body.text;
+    } else if (draft && draft.kind === 'propose') {
+      state.editing = true;
+      state.prefill = draft.body.slots;
+      state.prefillNote = draft.body.note;
     }
     loadItems();
+    loadVisit('', function () {
+      if (!draft) return;
+      if (outcome === 'granted') {
+        if (draft.kind === 'message') sendMessage(draft, false);
+        else postVisit(draft, false);
+      } else if (problem) {
+        showConsentProblem(draft.kind, problem);
+      }
+    });
   }
 
   function loadSession() {
@@ -522,12 +853,12 @@
       showExpired();
       return;
     }
-    showLoading();
+    showView(null, TEXT.loading);
     api('GET', '/api/session', function (status, body) {
       if (status === 200 && body && body.context) {
         renderContext(body.context);
         showView('view-session', TEXT.ready);
-        resumeMessaging();
+        resume();
       } else if (status === 401) {
         showExpired();
       } else {
@@ -538,17 +869,16 @@
 
   function start() {
     state.handle = takeHandle();
-    var retry = byId('retry');
-    if (retry) retry.onclick = loadSession;
-    var form = byId('compose');
-    if (form) form.onsubmit = onSubmit;
-    var again = byId('consent-retry');
-    if (again) again.onclick = askConsent;
+    byId('retry').onclick = loadSession;
+    byId('compose').onsubmit = onSubmit;
+    byId('consent-retry').onclick = function () {
+      askConsent('message');
+    };
+    byId('v-consent-retry').onclick = function () {
+      askConsent('visit');
+    };
     loadSession();
   }
-
-  /* A small surface for later features built on the same session. */
-  window.KenarPage = { api: api, reload: loadSession, showExpired: showExpired, showError: showError };
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, false);
   else start();

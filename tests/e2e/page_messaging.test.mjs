@@ -64,6 +64,10 @@ describe('the messaging step of the page in Chromium', () => {
     try {
       await page.goto(url, { waitUntil: 'load' });
       await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
+      // The free message is a collapsed section under the visit service.
+      assert.equal(await page.textContent('#free summary'), 'پیام آزاد');
+      assert.ok(await page.isHidden('#text'));
+      await page.click('#free summary');
       assert.equal(await page.textContent('label[for="text"]'), 'پیام شما');
       assert.equal((await page.textContent('#send')).trim(), 'ارسال در گفتگو');
       assert.equal(await page.textContent('#messages-title'), 'پیام‌های شما');
@@ -129,6 +133,7 @@ describe('the messaging step of the page in Chromium', () => {
     try {
       await page.goto(url, { waitUntil: 'load' });
       await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
+      await page.click('#free summary');
       await page.fill('#text', text);
       assert.deepEqual(await cspOf(page), []);
       await Promise.all([page.waitForURL(onConsentPage, { timeout: 15_000 }), page.click('#send')]);
