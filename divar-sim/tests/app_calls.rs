@@ -9,13 +9,7 @@ async fn launch_v2_sends_session_init_with_identification_key() {
     let env = Env::new().await;
     let c = env.chat().await;
     let cid = c["conversation_id"].as_str().unwrap();
-    let (s, v) = env
-        .ctl(
-            "POST",
-            &format!("/_sim/chats/{cid}/launch"),
-            json!({"side": "seller", "version": 2}),
-        )
-        .await;
+    let (s, v) = env.launch(cid, json!({"side": "seller", "version": 2})).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["status"], 200);
     assert_eq!(v["url"], format!("{}/s/abc123", env.app.base).as_str());
@@ -44,11 +38,7 @@ async fn launch_v1_sends_legacy_body() {
     let c = env.chat().await;
     let cid = c["conversation_id"].as_str().unwrap();
     let (s, v) = env
-        .ctl(
-            "POST",
-            &format!("/_sim/chats/{cid}/launch"),
-            json!({"side": "buyer", "version": 1, "extra_data": {"k": "v"}}),
-        )
+        .launch(cid, json!({"side": "buyer", "version": 1, "extra_data": {"k": "v"}}))
         .await;
     assert_eq!((s, v["status"].as_u64()), (200, Some(200)));
     let seen = env.app.seen("/divar/session-init");
@@ -272,8 +262,7 @@ async fn deliveries_are_recorded_and_completion_counted() {
     let env = Env::new().await;
     let c = env.chat().await;
     let cid = c["conversation_id"].as_str().unwrap();
-    env.ctl("POST", &format!("/_sim/chats/{cid}/launch"), json!({"side": "buyer"}))
-        .await;
+    env.launch(cid, json!({"side": "buyer"})).await;
     let (_, d) = env.ctl("GET", "/_sim/deliveries", json!({})).await;
     let d = &d["deliveries"][0];
     assert_eq!(d["kind"], "session_init");

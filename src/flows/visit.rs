@@ -567,6 +567,11 @@ mod tests {
                 .unwrap_or_else(|e| e.to_response())
                 .json_body()
         }
+        /// Proposes the default slots and returns the proposal id.
+        fn propose(&self, handle: &str, key: &str) -> Value {
+            let body = json!({"slots": self.slots(), "idempotency_key": key});
+            self.call(handle, "/api/visit/propose", body).json_body()["proposal"]["id"].clone()
+        }
         fn slots(&self) -> Vec<i64> {
             let now = (self.p.now_ms() / 1000) as i64;
             vec![now + 86_400, now + 2 * 86_400]
@@ -677,14 +682,7 @@ mod tests {
         let buyer = chat.launch("DEMAND", "buyer-1", json!({}));
         chat.grant("buyer-1");
         chat.p.http.route(SEND, 200, "{}");
-        let id = chat
-            .call(
-                &buyer,
-                "/api/visit/propose",
-                json!({"slots": chat.slots(), "idempotency_key": "prop-0001"}),
-            )
-            .json_body()["proposal"]["id"]
-            .clone();
+        let id = chat.propose(&buyer, "prop-0001");
         let answer = chat.tap("SUPPLY", Some("seller-1"), json!({"v": "pick", "p": id, "s": "0"}));
         assert_eq!(
             answer["action"]["open_server_link"]["data"],
@@ -738,14 +736,7 @@ mod tests {
         for _ in 0..5 {
             chat.p.http.route(SEND, 200, "{}");
         }
-        let id = chat
-            .call(
-                &buyer,
-                "/api/visit/propose",
-                json!({"slots": chat.slots(), "idempotency_key": "prop-0001"}),
-            )
-            .json_body()["proposal"]["id"]
-            .clone();
+        let id = chat.propose(&buyer, "prop-0001");
         assert_eq!(chat.state(&seller)["can_answer"], true);
         let days = chat.state(&seller)["days"].as_array().cloned().unwrap_or_default();
         assert_eq!(days.len(), 14);
@@ -791,14 +782,7 @@ mod tests {
             "stale"
         );
 
-        let id2 = chat
-            .call(
-                &seller,
-                "/api/visit/propose",
-                json!({"slots": chat.slots(), "idempotency_key": "prop-0003"}),
-            )
-            .json_body()["proposal"]["id"]
-            .clone();
+        let id2 = chat.propose(&seller, "prop-0003");
         let picked = chat.call(
             &buyer,
             "/api/visit/answer",

@@ -136,6 +136,11 @@ impl Env {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Launches the add-on in conversation `cid` through the control API.
+    pub async fn launch(&self, cid: &str, body: Value) -> (u16, Value) {
+        self.ctl("POST", &format!("/_sim/chats/{cid}/launch"), body).await
+    }
+
     pub async fn chat(&self) -> Value {
         let (s, v) = self.ctl("POST", "/_sim/chats", json!({})).await;
         assert_eq!(s, 200, "{v}");
