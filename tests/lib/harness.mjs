@@ -414,7 +414,7 @@ export async function jsonCall(url, { method = 'GET', body, headers = {}, timeou
  * Runs the worker's cron handler once (the worker must be started with testScheduled: true)
  * with wrangler.toml's schedule. Resolves when the handler has finished; returns the response.
  */
-export function runScheduled(worker, cron = '* * * * *') {
+export function runScheduled(worker, cron = '*/2 * * * *') {
   return jsonCall(`${worker.base}/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`, { timeoutMs: 30_000 });
 }
 
