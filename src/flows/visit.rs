@@ -271,6 +271,45 @@ pub async fn propose<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResu
     announce(p, cfg, &me, step).await
 }
 
+/// The other side's answer to a proposal.
+#[derive(Clone, Copy)]
+enum Reply {
+    Pick(usize),
+    Decline,
+}
+
+impl Reply {
+    fn name(self) -> &'static str {
+        match self {
+            Reply::Pick(_) => "pick",
+            Reply::Decline => "decline",
+        }
+    }
+}
+
+/// Applies an answer, from the page or a one-tap button alike: the new state of `proposal`, and
+/// the label and chat message that announce it.
+fn apply_reply(
+    cfg: &Config,
+    conversation_id: &str,
+    proposal: &mut Proposal,
+    (proposal_id, reply, side): (&str, Reply, UserSide),
+) -> Result<(String, ConversationMessage), VisitError> {
+    match reply {
+        Reply::Pick(slot) => {
+            let at = proposal.pick(proposal_id, slot, side)?;
+            Ok((
+                format!("قطعی: {}", format_short(at)),
+                messages::confirmed(at, &ics_url(cfg, conversation_id, proposal)),
+            ))
+        }
+        Reply::Decline => {
+            proposal.decline(proposal_id, side)?;
+            Ok(("پاسخ: هیچ‌کدام".to_string(), messages::declined()))
+        }
+    }
+}
+
 /// `POST /api/visit/answer` `{proposal_id, slot | decline: true, idempotency_key}`.
 pub async fn answer<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<Response> {
     let me = party(p, cfg, req).await?;
@@ -279,18 +318,9 @@ pub async fn answer<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
         .await
         .map_err(internal)?;
     let mut proposal = record.current.clone().ok_or(VisitError::Stale)?;
-    let (label, message) = match (body.decline, body.slot) {
-        (true, _) => {
-            proposal.decline(&body.proposal_id, me.side)?;
-            ("پاسخ: هیچ‌کدام".to_string(), messages::declined())
-        }
-        (false, Some(slot)) => {
-            let at = proposal.pick(&body.proposal_id, slot, me.side)?;
-            (
-                format!("قطعی: {}", format_short(at)),
-                messages::confirmed(at, &ics_url(cfg, &me.conversation_id, &proposal)),
-            )
-        }
+    let reply = match (body.decline, body.slot) {
+        (true, _) => Reply::Decline,
+        (false, Some(slot)) => Reply::Pick(slot),
         (false, None) => {
             return Err(AppError::InvalidField {
                 field: "slot".into(),
@@ -298,6 +328,12 @@ pub async fn answer<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
             })
         }
     };
+    let (label, message) = apply_reply(
+        cfg,
+        &me.conversation_id,
+        &mut proposal,
+        (&body.proposal_id, reply, me.side),
+    )?;
     announce(
         p,
         cfg,
@@ -366,35 +402,18 @@ async fn one_tap<P: Platform>(
         action: Some(Action::server_link(&[("v", "answer"), ("p", proposal_id)])),
         text_message: Some(OPEN_PAGE_TOAST.into()),
     };
-    let (label, message, idem) = match tap.data_str("v") {
-        Some("pick") => {
-            let slot = tap
-                .data_str("s")
-                .and_then(|s| s.parse::<usize>().ok())
-                .unwrap_or(usize::MAX);
-            match proposal.pick(proposal_id, slot, side) {
-                Ok(at) => (
-                    format!("قطعی: {}", format_short(at)),
-                    messages::confirmed(at, &ics_url(cfg, conversation_id, &proposal)),
-                    format!("tap-pick-{proposal_id}"),
-                ),
-                Err(VisitError::NotYourTurn) => {
-                    return Ok(DynamicActionAnswer::toast("منتظر پاسخ طرف دیگر گفتگو هستیم."))
-                }
-                Err(_) => return Ok(DynamicActionAnswer::toast(STALE_TOAST)),
-            }
-        }
-        Some("decline") => match proposal.decline(proposal_id, side) {
-            Ok(()) => (
-                "پاسخ: هیچ‌کدام".to_string(),
-                messages::declined(),
-                format!("tap-decline-{proposal_id}"),
-            ),
-            Err(VisitError::NotYourTurn) => return Ok(DynamicActionAnswer::toast("منتظر پاسخ طرف دیگر گفتگو هستیم.")),
-            Err(_) => return Ok(DynamicActionAnswer::toast(STALE_TOAST)),
-        },
+    let reply = match tap.data_str("v") {
+        // A slot that does not parse can match no slot: the model answers NoSuchSlot.
+        Some("pick") => Reply::Pick(tap.data_str("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)),
+        Some("decline") => Reply::Decline,
         _ => return Ok(DynamicActionAnswer::toast(STALE_TOAST)),
     };
+    let (label, message) = match apply_reply(cfg, conversation_id, &mut proposal, (proposal_id, reply, side)) {
+        Ok(announcement) => announcement,
+        Err(VisitError::NotYourTurn) => return Ok(DynamicActionAnswer::toast("منتظر پاسخ طرف دیگر گفتگو هستیم.")),
+        Err(_) => return Ok(DynamicActionAnswer::toast(STALE_TOAST)),
+    };
+    let idem = format!("tap-{}-{proposal_id}", reply.name());
     // Without the person's permission we cannot post for them: open the page instead.
     let Some(user_id) = user_id else { return Ok(open_page()) };
     let grant = user_grant_key(user_id, conversation_id);
