@@ -22,22 +22,16 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
-const BENCH = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(BENCH, '..');
+import { BENCH, ROOT, COMPAT_DATE, buildWorker, cli, parseDevVars } from './lib.mjs';
+
 // node_modules of the repo; BENCH_NODE_MODULES points elsewhere (e.g. another checkout's) when
 // this one's is being reinstalled.
 const NODE_MODULES = resolve(process.env.BENCH_NODE_MODULES || join(ROOT, 'node_modules'));
 const { Miniflare } = await import(join(NODE_MODULES, 'miniflare/dist/src/index.js'));
 
 // ---- options --------------------------------------------------------------------------------
-const argv = process.argv.slice(2);
-const opt = (name, env, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : (process.env[env] ?? dflt);
-};
-const flag = (name, env) => argv.includes(`--${name}`) || process.env[env] === '1';
+const { argv, opt, flag } = cli();
 const ITERATIONS = Number(opt('iterations', 'FLOW_ITERATIONS', '200'));
 const WARMUP = Number(opt('warmup', 'FLOW_WARMUP', '10'));
 const MAX_FAILURES = Number(opt('max-failures', 'FLOW_MAX_FAILURES', '20'));
@@ -45,7 +39,6 @@ const OUT = opt('out', 'FLOW_OUT', join(BENCH, 'results/flow-latest.md'));
 const NO_BUILD = flag('no-build', 'FLOW_NO_BUILD');
 const SIM_TARGET = process.env.FLOW_SIM_TARGET_DIR || '/tmp/bench-sim-target';
 const SIM_BIN = join(SIM_TARGET, 'release/divar-sim');
-const COMPAT_DATE = '2026-04-20'; // wrangler.toml's compatibility_date
 const REQ_TIMEOUT_MS = 15_000;
 // --worker-var NAME=VALUE (repeatable): override one of the worker's bindings, e.g. to check
 // that a misconfigured worker fails the run instead of producing numbers.
@@ -60,27 +53,15 @@ const log = (...a) => console.error('[flow]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- config (as bench/run.mjs: .dev.vars.example + wrangler.toml's [vars]) -----------------
-function parseDevVars(path) {
-  const vars = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const eq = t.indexOf('=');
-    if (eq > 0) vars[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
-  }
-  return vars;
-}
 const DEV = parseDevVars(join(ROOT, '.dev.vars.example'));
 const SESSION_BODY = readFileSync(join(BENCH, 'session-init.lua'), 'utf8').match(/wrk\.body = '(.*)'/)[1];
 
 // ---- processes ------------------------------------------------------------------------------
 function build() {
   if (NO_BUILD) return;
-  log('bash scripts/build.sh (a no-op when fresh)');
-  let r = spawnSync('bash', [join(ROOT, 'scripts/build.sh')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`scripts/build.sh failed (${r.status})`);
+  buildWorker(log);
   log(`cargo build --release divar-sim (CARGO_TARGET_DIR=${SIM_TARGET})`);
-  r = spawnSync('cargo', ['build', '--release', '--quiet', '--manifest-path', join(ROOT, 'divar-sim/Cargo.toml')], {
+  const r = spawnSync('cargo', ['build', '--release', '--quiet', '--manifest-path', join(ROOT, 'divar-sim/Cargo.toml')], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, CARGO_TARGET_DIR: SIM_TARGET },

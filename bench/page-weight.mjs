@@ -17,17 +17,11 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BENCH, ROOT, cli } from './lib.mjs';
 import { brotliCompressSync, constants as zc, gzipSync } from 'node:zlib';
 
 const t0 = performance.now();
-const BENCH = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(BENCH, '..');
-const argv = process.argv.slice(2);
-const opt = (name, env, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? argv[i + 1] : (process.env[env] ?? dflt);
-};
+const { opt } = cli();
 const STATIC = resolve(opt('static', 'PAGE_STATIC', join(ROOT, 'static')));
 const OUT = opt('out', 'PAGE_WEIGHT_OUT', join(BENCH, 'results/page-weight.md'));
 // 50 KB = 50,000 bytes, raw (uncompressed) total of everything the page loads. Divar's limit

@@ -16,21 +16,14 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
-const BENCH = dirname(fileURLToPath(import.meta.url));
-const ROOT = resolve(BENCH, '..');
+import { BENCH, ROOT, COMPAT_DATE, buildWorker, cli, parseDevVars } from './lib.mjs';
+
 const { Miniflare } = await import(join(ROOT, 'node_modules/miniflare/dist/src/index.js'));
 
 // ---- options ------------------------------------------------------------------------------
-const argv = process.argv.slice(2);
-function opt(name, env, dflt) {
-  const i = argv.indexOf(`--${name}`);
-  if (i >= 0) return argv[i + 1];
-  return process.env[env] ?? dflt;
-}
-const flag = (name, env) => argv.includes(`--${name}`) || process.env[env] === '1';
+const { argv, opt, flag } = cli();
 const variants = [];
 for (let i = 0; i < argv.length; i++) if (argv[i] === '--variant') variants.push(argv[i + 1]);
 
@@ -45,20 +38,8 @@ const RUST_DIR = resolve(opt('rust-dir', 'BENCH_RUST_DIR', join(ROOT, 'build')))
 const OUT = opt('out', 'BENCH_OUT', join(BENCH, 'results/latest.md'));
 const NO_BUILD = flag('no-build', 'BENCH_NO_BUILD');
 const SKIP_DRY_RUN = flag('no-dry-run', 'BENCH_NO_DRY_RUN');
-const COMPAT_DATE = '2026-04-20'; // wrangler.toml's compatibility_date
 
 // ---- config: the bindings the Rust worker reads, from .dev.vars.example ---------------------
-function parseDevVars(path) {
-  const vars = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const t = line.trim();
-    if (!t || t.startsWith('#')) continue;
-    const eq = t.indexOf('=');
-    if (eq < 0) continue;
-    vars[t.slice(0, eq).trim()] = t.slice(eq + 1).trim();
-  }
-  return vars;
-}
 const BINDINGS = {
   // [vars] of wrangler.toml that .dev.vars does not set
   SESSION_TTL_SECONDS: '3600',
@@ -75,9 +56,7 @@ const log = (...a) => console.error('[bench]', ...a);
 
 function buildRust() {
   if (NO_BUILD) return;
-  log('bash scripts/build.sh (skipped by the script when fresh)');
-  const r = spawnSync('bash', [join(ROOT, 'scripts/build.sh')], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`scripts/build.sh failed (${r.status})`);
+  buildWorker(log);
 }
 
 const runtimeLines = { count: 0 };
