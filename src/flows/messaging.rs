@@ -79,8 +79,9 @@ pub fn compose(context: &LaunchContext, text: &str) -> ConversationMessage {
     }
 }
 
-fn validate(sub: &Submission) -> AppResult<()> {
-    let chars = clean_text(&sub.text).chars().count();
+/// Checks a submission whose text was already cleaned (`clean_text`).
+fn validate(text: &str, sub: &Submission) -> AppResult<()> {
+    let chars = text.chars().count();
     if chars == 0 || chars > MAX_MESSAGE_CHARS {
         return Err(AppError::InvalidField {
             field: "text".into(),
@@ -247,7 +248,8 @@ pub async fn submit<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
     let sub: Submission = serde_json::from_slice(body).map_err(|_| {
         AppError::BadRequest("the body must be JSON with string fields text and idempotency_key".into())
     })?;
-    validate(&sub)?;
+    let text = clean_text(&sub.text);
+    validate(&text, &sub)?;
     let conversation_id = session
         .context
         .conversation_id
@@ -261,8 +263,8 @@ pub async fn submit<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
         grant_key: grant_key(&session.context, session.handle.session_id),
         conversation_id,
         idempotency_key: sub.idempotency_key.clone(),
-        text: clean_text(&sub.text),
-        message: compose(&session.context, &clean_text(&sub.text)),
+        message: compose(&session.context, &text),
+        text,
     };
     let (item, after) = send_through_outbox(p, cfg, outgoing).await?;
     Ok(Response::json(200, &serde_json::json!({ "item": view(&item, &after) })))
