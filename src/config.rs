@@ -9,6 +9,8 @@ pub const DEFAULT_KENAR_API_BASE: &str = "https://open-api.divar.ir";
 pub const DEFAULT_KENAR_OAUTH_BASE: &str = "https://oauth.divar.ir";
 pub const DEFAULT_COMPLETION_URL: &str = "https://open-platform-redirect.divar.ir/completion";
 pub const DEFAULT_SESSION_TTL_SECS: u64 = 3600;
+/// The first retry of a message Divar did not take comes after 30 s, then 1, 2, 4 … minutes.
+pub const DEFAULT_RETRY_BASE_MS: u64 = 30_000;
 /// Path of the OAuth callback under the public base URL; the full URL is registered in the panel.
 pub const OAUTH_CALLBACK_PATH: &str = "/oauth/callback";
 
@@ -102,6 +104,11 @@ pub struct Config {
     pub pkce: bool,
     /// Timeout of each call to Divar (Kenar API and token endpoint).
     pub api_timeout_ms: u32,
+    /// The first wait before a failed message is tried again; each later wait doubles.
+    pub retry_base_ms: u64,
+    /// Lets the end-to-end harness run the storage contract inside a real object
+    /// (`POST /_selftest/storage`). Never on in production.
+    pub selftest: bool,
 }
 
 impl Config {
@@ -149,8 +156,8 @@ impl Config {
             }
         };
         let session_persist = match get("SESSION_PERSIST").as_deref().map(str::trim) {
-            None | Some("launch") => SessionPersist::Launch,
-            Some("on-demand") => SessionPersist::OnDemand,
+            Some("launch") => SessionPersist::Launch,
+            None | Some("on-demand") => SessionPersist::OnDemand,
             Some(_) => {
                 return Err(ConfigError::Invalid {
                     name: "SESSION_PERSIST",
@@ -182,6 +189,29 @@ impl Config {
                 })?,
         };
 
+        let retry_base_ms = match get("KENAR_RETRY_BASE_MS") {
+            None => DEFAULT_RETRY_BASE_MS,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| (100..=600_000).contains(ms))
+                .ok_or_else(|| ConfigError::Invalid {
+                    name: "KENAR_RETRY_BASE_MS",
+                    why: "must be 100 to 600000 milliseconds".into(),
+                })?,
+        };
+        let selftest = match get("KENAR_SELFTEST").as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "KENAR_SELFTEST",
+                    why: "must be \"on\" or \"off\"".into(),
+                })
+            }
+        };
+
         Ok(Config {
             identification_key,
             app_slug,
@@ -197,6 +227,8 @@ impl Config {
             session_persist,
             pkce,
             api_timeout_ms,
+            retry_base_ms,
+            selftest,
         })
     }
 
@@ -266,7 +298,7 @@ pub(crate) mod tests {
         assert_eq!(c.app_slug, "kenar-edge-dev");
         assert_eq!(c.oauth_redirect_uri(), "http://127.0.0.1:8787/oauth/callback");
         assert_eq!(c.session_ttl.secs(), DEFAULT_SESSION_TTL_SECS);
-        assert_eq!(c.session_persist, SessionPersist::Launch);
+        assert_eq!(c.session_persist, SessionPersist::OnDemand);
         assert!(c.pkce);
     }
 

@@ -22,6 +22,9 @@ pub enum AppError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed(&'static str),
+    /// The request is fine but collides with something still under way; try again soon.
+    #[error("conflict: {0}")]
+    Conflict(String),
     #[error("payload too large (limit {0} bytes)")]
     PayloadTooLarge(usize),
     #[error("unsupported media type: {0}")]
@@ -46,6 +49,7 @@ impl AppError {
             AppError::Unauthorized | AppError::Session(_) => 401,
             AppError::NotFound => 404,
             AppError::MethodNotAllowed(_) => 405,
+            AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
             AppError::UnsupportedMediaType(_) => 415,
             AppError::Config(_) | AppError::Internal(_) => 500,
@@ -60,6 +64,7 @@ impl AppError {
             AppError::Session(code) => code,
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
+            AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge(_) => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Config(_) => "misconfigured",
@@ -69,7 +74,7 @@ impl AppError {
 
     pub fn to_response(&self) -> Response {
         let message = match self {
-            AppError::BadRequest(why) => why.clone(),
+            AppError::BadRequest(why) | AppError::Conflict(why) => why.clone(),
             AppError::InvalidField { .. } | AppError::PayloadTooLarge(_) | AppError::UnsupportedMediaType(_) => {
                 self.to_string()
             }

@@ -57,6 +57,25 @@ impl fmt::Debug for SessionId {
     }
 }
 
+/// A client's idempotency key: 8 to 64 letters, digits, `-` or `_`, checked once at the door.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self, crate::error::AppError> {
+        if !(8..=64).contains(&raw.len()) || !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(crate::error::AppError::InvalidField {
+                field: "idempotency_key".into(),
+                why: "must be 8 to 64 letters, digits, '-' or '_'".into(),
+            });
+        }
+        Ok(IdempotencyKey(raw.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,13 +61,33 @@ pub trait Kv: Clone + 'static {
     async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError>;
 }
 
+/// The two kinds of Durable Object: one per conversation, one per person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectClass {
+    Conversation,
+    Person,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("object call failed: {0}")]
+pub struct ObjectError(pub String);
+
+/// Calls into Durable Objects by name. The answer is the object's own HTTP-shaped response,
+/// which a flow can hand straight back to the page.
+#[allow(async_fn_in_trait)]
+pub trait Objects: Clone + 'static {
+    async fn call(&self, class: ObjectClass, name: &str, command: String) -> Result<crate::web::Response, ObjectError>;
+}
+
 /// Everything a request handler may touch besides its input.
 #[allow(async_fn_in_trait)]
 pub trait Platform {
     type Kv: Kv;
     type Http: Http;
+    type Objects: Objects;
     fn kv(&self) -> &Self::Kv;
     fn http(&self) -> &Self::Http;
+    fn objects(&self) -> &Self::Objects;
     async fn sleep_ms(&self, ms: u64);
     /// Milliseconds since the Unix epoch. `SystemTime::now()` panics on wasm32, hence this.
     fn now_ms(&self) -> u64;

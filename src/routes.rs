@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::flows;
 use crate::platform::Platform;
+use crate::services::ServiceId;
 use crate::web::{Method, Request, Response};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,17 +17,19 @@ pub enum Route {
     OAuthCallback,
     Messages,
     DynamicAction,
-    Visit,
-    VisitPropose,
-    VisitAnswer,
-    VisitCancel,
+    /// `GET /api/<service>`.
+    ServiceView(ServiceId),
+    /// `POST /api/<service>/<op>`; the op is the path's last segment.
+    ServiceAct(ServiceId),
     Calendar,
     ReturnToDivar,
+    SelfTest,
 }
 
 impl Route {
     pub fn parse(path: &str) -> Option<Self> {
-        Some(match path.trim_end_matches('/') {
+        let path = path.trim_end_matches('/');
+        Some(match path {
             "/healthz" => Route::Health,
             "/divar/session-init" => Route::SessionInit,
             "/api/session" => Route::Session,
@@ -34,33 +37,44 @@ impl Route {
             "/oauth/callback" => Route::OAuthCallback,
             "/api/messages" => Route::Messages,
             "/divar/dynamic-action" => Route::DynamicAction,
-            "/api/visit" => Route::Visit,
-            "/api/visit/propose" => Route::VisitPropose,
-            "/api/visit/answer" => Route::VisitAnswer,
-            "/api/visit/cancel" => Route::VisitCancel,
+            "/_selftest/storage" => Route::SelfTest,
             p if p.starts_with("/ics/") => Route::Calendar,
             "/return" => Route::ReturnToDivar,
-            _ => return None,
+            p => {
+                let rest = p.strip_prefix("/api/")?;
+                let (name, op) = match rest.split_once('/') {
+                    Some((name, op)) => (name, Some(op)),
+                    None => (rest, None),
+                };
+                let service = ServiceId::parse(name)?;
+                match op {
+                    None => Route::ServiceView(service),
+                    Some(op) if is_op(op) => Route::ServiceAct(service),
+                    Some(_) => return None,
+                }
+            }
         })
     }
 
     fn allowed(self) -> &'static str {
         match self {
-            Route::SessionInit
-            | Route::OAuthStart
-            | Route::DynamicAction
-            | Route::VisitPropose
-            | Route::VisitAnswer
-            | Route::VisitCancel => "POST",
+            Route::SessionInit | Route::OAuthStart | Route::DynamicAction | Route::ServiceAct(_) | Route::SelfTest => {
+                "POST"
+            }
             Route::Messages => "GET, POST",
             Route::Health
             | Route::Session
             | Route::OAuthCallback
-            | Route::Visit
+            | Route::ServiceView(_)
             | Route::Calendar
             | Route::ReturnToDivar => "GET",
         }
     }
+}
+
+/// A service operation's name: a short lowercase word.
+fn is_op(op: &str) -> bool {
+    (1..=32).contains(&op.len()) && op.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
 /// Turns a request into a response; never fails and never panics on input.
@@ -109,12 +123,14 @@ async fn dispatch<P: Platform>(
         Route::OAuthCallback => flows::oauth::callback(p, cfg, req).await,
         Route::Messages if req.method == Method::Post => flows::messaging::submit(p, cfg, req).await,
         Route::Messages => flows::messaging::list(p, cfg, req).await,
-        Route::DynamicAction => flows::visit::dynamic_action(p, cfg, req).await,
-        Route::Visit => flows::visit::get(p, cfg, req).await,
-        Route::VisitPropose => flows::visit::propose(p, cfg, req).await,
-        Route::VisitAnswer => flows::visit::answer(p, cfg, req).await,
-        Route::VisitCancel => flows::visit::cancel(p, cfg, req).await,
-        Route::Calendar => flows::visit::calendar(p, cfg, req).await,
+        Route::DynamicAction => flows::dynamic_action::handle(p, cfg, req).await,
+        Route::ServiceView(service) => flows::service_api::view(p, cfg, req, service).await,
+        Route::ServiceAct(service) => {
+            let op = req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+            flows::service_api::act(p, cfg, req, service, op).await
+        }
+        Route::Calendar => flows::service_api::calendar(p, req).await,
+        Route::SelfTest => flows::service_api::selftest(p, cfg).await,
         // The one way back to Divar: its fixed completion URL, from configuration only.
         Route::ReturnToDivar => Ok(Response::redirect(303, cfg.completion_url.as_str())),
     }

@@ -1,16 +1,28 @@
-//! In-memory stand-ins for the platform, for native tests.
+//! In-memory stand-ins for the platform, for native tests. Each promises no more than the
+//! platform gives: KV refuses a second write to a key within a second and can serve stale
+//! reads; object storage is a real SQLite that refuses the statements a Durable Object refuses;
+//! objects run one command at a time per call, as the runtime runs them between awaits.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-use crate::platform::{Deferred, Http, HttpError, Kv, KvError, OutRequest, OutResponse, Platform};
+use crate::config::Config;
+use crate::objects::sql::{Row, Sql, SqlValue, StoreError};
+use crate::objects::{conversation, person, ObjectHost};
+use crate::platform::{
+    Deferred, Http, HttpError, Kv, KvError, ObjectClass, ObjectError, Objects, OutRequest, OutResponse, Platform,
+};
 use crate::ttl::Ttl;
+use crate::web::Response;
 
 /// KV in memory with expiry on a shared test clock, and a count of writes (Workers Free allows
 /// 1,000 a day, so tests assert how many a flow costs).
-/// value, expiry (s), ttl (s)
-type Entry = (String, u64, u64);
+/// value, expiry (s), ttl (s), written at (s), the value before that write
+type Entry = (String, u64, u64, u64, Option<String>);
+
+/// How long KV may show other locations an older value.
+pub const KV_PROPAGATION_SECS: u64 = 60;
 
 #[derive(Clone, Default)]
 pub struct MemKv {
@@ -18,6 +30,7 @@ pub struct MemKv {
     now_secs: Rc<Cell<u64>>,
     writes: Rc<Cell<usize>>,
     fail: Rc<Cell<bool>>,
+    stale: Rc<Cell<bool>>,
 }
 
 impl MemKv {
@@ -25,7 +38,20 @@ impl MemKv {
         self.now_secs.set(self.now_secs.get() + secs);
     }
     pub fn ttl_of(&self, key: &str) -> Option<u64> {
-        self.inner.borrow().get(key).map(|(_, _, ttl)| *ttl)
+        self.inner.borrow().get(key).map(|e| e.2)
+    }
+    /// Reads as another location may see them: the value before a write younger than a minute.
+    pub fn serve_stale_reads(&self, stale: bool) {
+        self.stale.set(stale);
+    }
+    /// Workers KV takes one write per second per key; a second one fails (HTTP 429 there).
+    fn rate_check(&self, key: &str) -> Result<Option<String>, KvError> {
+        let now = self.now_secs.get();
+        match self.inner.borrow().get(key) {
+            Some(e) if e.3 == now => Err(KvError(format!("429: more than one write per second to {key}"))),
+            Some(e) if e.1 > now => Ok(Some(e.0.clone())),
+            _ => Ok(None),
+        }
     }
     pub fn writes(&self) -> usize {
         self.writes.get()
@@ -45,26 +71,36 @@ impl Kv for MemKv {
     async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
         self.check()?;
         let now = self.now_secs.get();
-        Ok(self
-            .inner
-            .borrow()
-            .get(key)
-            .filter(|(_, exp, _)| *exp > now)
-            .map(|(v, _, _)| v.clone()))
+        let inner = self.inner.borrow();
+        let Some(e) = inner.get(key) else { return Ok(None) };
+        if self.stale.get() && now < e.3 + KV_PROPAGATION_SECS {
+            return Ok(e.4.clone());
+        }
+        // A deleted key is kept as an empty tombstone so stale reads can still see it.
+        Ok((e.1 > now && !e.0.is_empty()).then(|| e.0.clone()))
     }
     async fn put(&self, key: &str, value: &str, ttl: Ttl) -> Result<(), KvError> {
         self.check()?;
+        let before = self.rate_check(key)?;
         self.writes.set(self.writes.get() + 1);
-        let expires = self.now_secs.get() + ttl.secs();
-        self.inner
-            .borrow_mut()
-            .insert(key.to_string(), (value.to_string(), expires, ttl.secs()));
+        let now = self.now_secs.get();
+        self.inner.borrow_mut().insert(
+            key.to_string(),
+            (value.to_string(), now + ttl.secs(), ttl.secs(), now, before),
+        );
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.check()?;
+        let before = self.rate_check(key)?;
         self.writes.set(self.writes.get() + 1);
-        self.inner.borrow_mut().remove(key);
+        let now = self.now_secs.get();
+        if before.is_some() {
+            self.inner.borrow_mut().insert(
+                key.to_string(),
+                (String::new(), now + KV_PROPAGATION_SECS, 0, now, before),
+            );
+        }
         Ok(())
     }
     async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
@@ -74,7 +110,7 @@ impl Kv for MemKv {
             .inner
             .borrow()
             .iter()
-            .filter(|(k, (_, exp, _))| k.starts_with(prefix) && *exp > now)
+            .filter(|(k, e)| k.starts_with(prefix) && e.1 > now && !e.0.is_empty())
             .map(|(k, _)| k.clone())
             .collect();
         keys.sort();
@@ -158,24 +194,43 @@ impl Http for FakeHttp {
     }
 }
 
+/// What a test platform and the objects it runs share: the clock, the log, Divar's fake.
+#[derive(Clone)]
+pub struct Shared {
+    pub kv: MemKv,
+    pub http: FakeHttp,
+    pub slept: Rc<RefCell<Vec<u64>>>,
+    pub now_ms: Rc<Cell<u64>>,
+    pub logs: Rc<RefCell<Vec<String>>>,
+}
+
 pub struct TestPlatform {
     pub kv: MemKv,
     pub http: FakeHttp,
-    pub slept: RefCell<Vec<u64>>,
-    pub now_ms: Cell<u64>,
+    pub slept: Rc<RefCell<Vec<u64>>>,
+    pub now_ms: Rc<Cell<u64>>,
     pub deferred: RefCell<Vec<Deferred>>,
-    pub logs: RefCell<Vec<String>>,
+    pub logs: Rc<RefCell<Vec<String>>>,
+    pub objects: MemObjects,
 }
 
 impl Default for TestPlatform {
     fn default() -> Self {
-        TestPlatform {
+        let shared = Shared {
             kv: MemKv::default(),
             http: FakeHttp::default(),
-            slept: RefCell::new(Vec::new()),
-            now_ms: Cell::new(1_700_000_000_000),
+            slept: Rc::default(),
+            now_ms: Rc::new(Cell::new(1_700_000_000_000)),
+            logs: Rc::default(),
+        };
+        TestPlatform {
+            kv: shared.kv.clone(),
+            http: shared.http.clone(),
+            slept: shared.slept.clone(),
+            now_ms: shared.now_ms.clone(),
             deferred: RefCell::new(Vec::new()),
-            logs: RefCell::new(Vec::new()),
+            logs: shared.logs.clone(),
+            objects: MemObjects::new(shared),
         }
     }
 }
@@ -193,16 +248,25 @@ impl TestPlatform {
         self.now_ms.set(self.now_ms.get() + secs * 1000);
         self.kv.advance_secs(secs);
     }
+
+    /// Fires every object alarm that is due, as the runtime would; returns how many fired.
+    pub fn fire_alarms(&self) -> usize {
+        pollster::block_on(self.objects.fire_due())
+    }
 }
 
 impl Platform for TestPlatform {
     type Kv = MemKv;
     type Http = FakeHttp;
+    type Objects = MemObjects;
     fn kv(&self) -> &MemKv {
         &self.kv
     }
     fn http(&self) -> &FakeHttp {
         &self.http
+    }
+    fn objects(&self) -> &MemObjects {
+        &self.objects
     }
     async fn sleep_ms(&self, ms: u64) {
         self.slept.borrow_mut().push(ms);
@@ -216,5 +280,241 @@ impl Platform for TestPlatform {
     }
     fn log(&self, line: &str) {
         self.logs.borrow_mut().push(line.to_string());
+    }
+}
+
+/// A Durable Object's SQLite, natively: an in-memory database. Like the real one it takes no
+/// transaction statements of its own (`transaction` is the only way), and a transaction is a
+/// savepoint that an `Err` rolls back.
+#[derive(Clone)]
+pub struct NativeSql(Rc<rusqlite::Connection>);
+
+impl Default for NativeSql {
+    fn default() -> Self {
+        NativeSql(Rc::new(
+            rusqlite::Connection::open_in_memory().expect("in-memory sqlite"),
+        ))
+    }
+}
+
+fn to_sqlite(v: &SqlValue) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        SqlValue::Null => Value::Null,
+        SqlValue::Int(i) => Value::Integer(*i),
+        SqlValue::Real(f) => Value::Real(*f),
+        SqlValue::Text(t) => Value::Text(t.clone()),
+        SqlValue::Blob(b) => Value::Blob(b.clone()),
+    }
+}
+
+fn from_sqlite(v: rusqlite::types::ValueRef) -> SqlValue {
+    use rusqlite::types::ValueRef;
+    match v {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(i) => SqlValue::Int(i),
+        ValueRef::Real(f) => SqlValue::Real(f),
+        ValueRef::Text(t) => SqlValue::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => SqlValue::Blob(b.to_vec()),
+    }
+}
+
+impl NativeSql {
+    fn run(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
+        let err = |e: rusqlite::Error| StoreError(e.to_string());
+        let mut stmt = self.0.prepare(sql).map_err(err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args.iter().map(to_sqlite)))
+            .map_err(err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(from_sqlite(row.get_ref(i).map_err(err)?));
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}
+
+impl Sql for NativeSql {
+    fn exec(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
+        let first = sql
+            .trim_start()
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        if ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"].contains(&first.as_str()) {
+            return Err(StoreError(format!("{first} is not allowed: use transaction()")));
+        }
+        self.run(sql, args)
+    }
+
+    fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        self.run("SAVEPOINT kenar_tx", &[])?;
+        match f() {
+            Ok(value) => {
+                self.run("RELEASE kenar_tx", &[])?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.run("ROLLBACK TO kenar_tx", &[])?;
+                self.run("RELEASE kenar_tx", &[])?;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One object's storage and alarm, which outlive any one call (and a "restart").
+#[derive(Clone, Default)]
+struct Slot {
+    sql: NativeSql,
+    alarm: Rc<Cell<Option<u64>>>,
+}
+
+/// Durable Objects in process: each name gets its own SQLite and alarm; a call runs the
+/// object's logic with a host made for it.
+#[derive(Clone)]
+pub struct MemObjects {
+    shared: Shared,
+    config: Rc<RefCell<Config>>,
+    slots: Rc<RefCell<HashMap<(u8, String), Slot>>>,
+    calls: Rc<Cell<usize>>,
+}
+
+fn class_tag(class: ObjectClass) -> u8 {
+    match class {
+        ObjectClass::Conversation => 0,
+        ObjectClass::Person => 1,
+    }
+}
+
+impl MemObjects {
+    fn new(shared: Shared) -> Self {
+        MemObjects {
+            shared,
+            config: Rc::new(RefCell::new(crate::config::tests::dev_config())),
+            slots: Rc::default(),
+            calls: Rc::default(),
+        }
+    }
+
+    /// The configuration objects run with (the worker's, in production).
+    pub fn set_config(&self, cfg: Config) {
+        *self.config.borrow_mut() = cfg;
+    }
+
+    /// How many object calls were made.
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+
+    fn host(&self, class: ObjectClass, name: &str) -> ObjectTestHost {
+        let slot = self
+            .slots
+            .borrow_mut()
+            .entry((class_tag(class), name.to_string()))
+            .or_default()
+            .clone();
+        ObjectTestHost {
+            shared: self.shared.clone(),
+            objects: self.clone(),
+            slot,
+        }
+    }
+
+    /// The storage of one object, for tests that look inside.
+    pub fn sql_of(&self, class: ObjectClass, name: &str) -> NativeSql {
+        self.host(class, name).slot.sql
+    }
+
+    pub fn alarm_of(&self, class: ObjectClass, name: &str) -> Option<u64> {
+        self.host(class, name).slot.alarm.get()
+    }
+
+    async fn fire_due(&self) -> usize {
+        let now = self.shared.now_ms.get();
+        let due: Vec<String> = self
+            .slots
+            .borrow()
+            .iter()
+            .filter(|((class, _), slot)| *class == 0 && slot.alarm.get().is_some_and(|at| at <= now))
+            .map(|((_, name), _)| name.clone())
+            .collect();
+        for name in &due {
+            let host = self.host(ObjectClass::Conversation, name);
+            host.slot.alarm.set(None);
+            let cfg = self.config.borrow().clone();
+            conversation::alarm(&host, &cfg).await;
+        }
+        due.len()
+    }
+}
+
+impl Objects for MemObjects {
+    async fn call(&self, class: ObjectClass, name: &str, command: String) -> Result<Response, ObjectError> {
+        self.calls.set(self.calls.get() + 1);
+        let host = self.host(class, name);
+        let cfg = self.config.borrow().clone();
+        // Objects call objects (a conversation asks a person for a token): box the recursion.
+        let run: std::pin::Pin<Box<dyn std::future::Future<Output = Response>>> = Box::pin(async move {
+            match class {
+                ObjectClass::Conversation => conversation::handle(&host, &cfg, command.as_bytes()).await,
+                ObjectClass::Person => person::handle(&host, &cfg, command.as_bytes()).await,
+            }
+        });
+        Ok(run.await)
+    }
+}
+
+/// The host one object call runs on.
+pub struct ObjectTestHost {
+    shared: Shared,
+    objects: MemObjects,
+    slot: Slot,
+}
+
+impl Platform for ObjectTestHost {
+    type Kv = MemKv;
+    type Http = FakeHttp;
+    type Objects = MemObjects;
+    fn kv(&self) -> &MemKv {
+        &self.shared.kv
+    }
+    fn http(&self) -> &FakeHttp {
+        &self.shared.http
+    }
+    fn objects(&self) -> &MemObjects {
+        &self.objects
+    }
+    async fn sleep_ms(&self, ms: u64) {
+        self.shared.slept.borrow_mut().push(ms);
+        self.shared.now_ms.set(self.shared.now_ms.get() + ms);
+    }
+    fn now_ms(&self) -> u64 {
+        self.shared.now_ms.get()
+    }
+    fn defer(&self, task: Deferred) {
+        pollster::block_on(task);
+    }
+    fn log(&self, line: &str) {
+        self.shared.logs.borrow_mut().push(line.to_string());
+    }
+}
+
+impl ObjectHost for ObjectTestHost {
+    type Sql = NativeSql;
+    fn sql(&self) -> &NativeSql {
+        &self.slot.sql
+    }
+    async fn schedule(&self, at_ms: u64) {
+        self.slot.alarm.set(Some(at_ms));
+    }
+    async fn unschedule(&self) {
+        self.slot.alarm.set(None);
     }
 }

@@ -131,9 +131,19 @@ mod tests {
     }
 
     #[test]
-    fn one_kv_write_per_launch_after_the_answer() {
+    fn a_launch_whose_context_rides_in_the_handle_writes_nothing_by_default() {
         let p = TestPlatform::default();
-        let cfg = dev_config();
+        let resp = run(&p, &dev_config(), &init(V2));
+        p.run_deferred();
+        assert_eq!(resp.status, 200);
+        assert_eq!(p.kv.writes(), 0, "nothing would ever read the record");
+    }
+
+    #[test]
+    fn one_kv_write_per_launch_after_the_answer_when_asked_for() {
+        let p = TestPlatform::default();
+        let mut cfg = dev_config();
+        cfg.session_persist = SessionPersist::Launch;
         let resp = run(&p, &cfg, &init(V2));
         assert_eq!(p.kv.writes(), 0, "the answer does not wait on KV");
         p.run_deferred();

@@ -1,10 +1,11 @@
-//! What the add-on does, one module per flow. Each takes plain requests and the platform, and
-//! answers plain responses.
+//! The doors: Divar's calls (launch, dynamic action), the page's API and the OAuth client. A
+//! flow authenticates, checks what came in, and hands over to a conversation's or a person's
+//! object; flows never call each other's handlers.
 
 pub mod divar_auth;
-pub mod grants;
+pub mod dynamic_action;
 pub mod launch;
 pub mod messaging;
 pub mod oauth;
+pub mod service_api;
 pub mod session;
-pub mod visit;

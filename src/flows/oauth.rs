@@ -8,16 +8,16 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::crypto::{b64url, Pkce, Sealer};
+use crate::delivery::tokens::Grant;
 use crate::error::{AppError, AppResult};
-use crate::flows::grants::{credentials, grant_from_answer};
 use crate::flows::session::authenticate;
 use crate::handle::HandleSigner;
 use crate::ids::SessionId;
 use crate::kenar::client::token_request;
 use crate::kenar::launch::LaunchContext;
 use crate::kenar::oauth::{code_exchange_form, AuthorizeRequest, ClientCredentials, Scope, TokenError};
+use crate::objects::person;
 use crate::platform::{random_bytes, Platform};
-use crate::store::grants::{self, grant_key};
 use crate::store::oauth_state::{self, PendingAuthorization};
 use crate::web::{escape_html, Request, Response};
 
@@ -58,7 +58,7 @@ pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult
     };
     let pending = PendingAuthorization {
         session_id: session.handle.session_id.to_string(),
-        grant_key: grant_key(&session.context, session.handle.session_id),
+        person: session.person(),
         context: session.context,
         verifier: pkce.as_ref().map(|k| k.verifier.clone()),
         created_at_ms: p.now_ms(),
@@ -133,17 +133,19 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
     let Some(code) = req.query_param("code").filter(|c| !c.is_empty() && c.len() <= 2048) else {
         return back_to_page(cfg, &pending, now, "denied");
     };
-    let (client_id, client_secret, redirect_uri) = credentials(cfg);
+    let redirect_uri = cfg.oauth_redirect_uri();
     let creds = ClientCredentials {
-        client_id: &client_id,
-        client_secret: &client_secret,
+        client_id: &cfg.app_slug,
+        client_secret: cfg.oauth_client_secret.expose(),
         redirect_uri: &redirect_uri,
     };
     let form = code_exchange_form(&creds, &code, pending.verifier.as_deref());
     match token_request(p.http(), cfg.kenar_oauth_base.as_str(), form, cfg.api_timeout_ms).await {
         Ok(answer) => {
-            let grant = grant_from_answer(answer, None, now);
-            grants::save(p.kv(), &sealer, &pending.grant_key, &grant, now)
+            let grant = Grant::from_answer(answer, None, now);
+            // The scope was asked for this conversation only (`scopes_for`).
+            let conversation_id = pending.context.conversation_id.as_deref().unwrap_or("");
+            person::save_grant(p.objects(), &pending.person, conversation_id, grant)
                 .await
                 .map_err(internal)?;
             p.log("oauth: permission granted");
@@ -162,7 +164,8 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
 mod tests {
     use super::*;
     use crate::config::tests::dev_config;
-    use crate::flows::grants::{usable_token, TokenStatus};
+    use crate::delivery::tokens::TokenStatus;
+    use crate::delivery::PersonKey;
     use crate::flows::launch::session_init;
     use crate::testkit::TestPlatform;
     use crate::web::Method;
@@ -191,6 +194,8 @@ mod tests {
     }
 
     fn cb(p: &TestPlatform, cfg: &Config, query: &str) -> Response {
+        // A person takes seconds on Divar's consent page (and KV takes one write a second).
+        p.advance_secs(3);
         pollster::block_on(callback(
             p,
             cfg,
@@ -259,10 +264,11 @@ mod tests {
         let session = HandleSigner::new(&cfg.session_signing_key)
             .verify(handle, p.now_ms() / 1000)
             .expect("fresh handle");
-        let key = grant_key(session.context.as_ref().expect("ctx"), session.session_id);
+        assert_eq!(session.context.as_ref().and_then(|c| c.user_id.as_deref()), Some("u-1"));
         assert_eq!(
-            pollster::block_on(usable_token(&p, &cfg, &key)).expect("kv"),
-            TokenStatus::Ready("ory_at_1".into())
+            pollster::block_on(person::token(p.objects(), &PersonKey::of_user("u-1"), "conv-1", None)),
+            TokenStatus::Ready("ory_at_1".into()),
+            "kept for the person in their own object"
         );
         assert!(p
             .logs

@@ -4,10 +4,12 @@
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::delivery::PersonKey;
 use crate::error::{AppError, AppResult};
 use crate::handle::{HandleSigner, SessionHandle};
 use crate::kenar::launch::LaunchContext;
 use crate::platform::Platform;
+use crate::services::Actor;
 use crate::store::session::SessionStore;
 use crate::web::{Request, Response};
 
@@ -15,6 +17,38 @@ use crate::web::{Request, Response};
 pub struct ActiveSession {
     pub handle: SessionHandle,
     pub context: LaunchContext,
+}
+
+impl ActiveSession {
+    /// Whose grants and messages these are. Without a user id (Divar's v2 field is nullable)
+    /// the launch session stands in for the person.
+    pub fn person(&self) -> PersonKey {
+        match &self.context.user_id {
+            Some(user) => PersonKey::of_user(user),
+            None => PersonKey::of_session(&self.handle.session_id.to_string()),
+        }
+    }
+
+    /// The person acting from the page, as services see them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            person: self.person(),
+            side: self.context.user_side,
+            session: Some(self.handle.session_id.to_string()),
+            post_token: self.context.post_token.clone(),
+        }
+    }
+
+    /// The chat this launch came from; every chat feature needs one.
+    pub fn conversation_id(&self) -> AppResult<&str> {
+        self.context
+            .conversation_id
+            .as_deref()
+            .ok_or_else(|| AppError::InvalidField {
+                field: "conversation_id".into(),
+                why: "this launch did not come from a chat".into(),
+            })
+    }
 }
 
 /// Every page API call starts here: a missing, forged or expired handle is a 401.

@@ -2,13 +2,14 @@
 //! `worker::Request` into plain data (reading the body under a cap), runs the routes, and turns
 //! the plain response back.
 
+mod objects;
 mod platform;
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use futures_util::StreamExt;
-use worker::{event, Context, Env, Headers, ScheduleContext, ScheduledEvent};
+use worker::{event, Context, Env, Headers};
 
 use crate::config::Config;
 use crate::routes;
@@ -16,7 +17,7 @@ use crate::web::{path_and_query, Body, Method, Request, Response, MAX_BODY_BYTES
 use platform::{Waiter, WorkerPlatform};
 
 /// The KV namespace binding in `wrangler.toml`.
-const KV_BINDING: &str = "KENAR_KV";
+pub(crate) const KV_BINDING: &str = "KENAR_KV";
 
 type ConfigResult = Result<Config, crate::config::ConfigError>;
 
@@ -26,7 +27,7 @@ thread_local! {
     static CONFIG: OnceCell<Rc<ConfigResult>> = const { OnceCell::new() };
 }
 
-fn config(env: &Env) -> Rc<ConfigResult> {
+pub(crate) fn config(env: &Env) -> Rc<ConfigResult> {
     CONFIG.with(|cell| {
         cell.get_or_init(|| Rc::new(Config::from_lookup(|name| env.var(name).ok().map(|v| v.to_string()))))
             .clone()
@@ -35,29 +36,6 @@ fn config(env: &Env) -> Rc<ConfigResult> {
 
 /// The request headers any route reads; copying all of them into Rust costs time per header.
 const READ_HEADERS: [&str; 3] = ["authorization", "content-type", "content-length"];
-
-/// The cron trigger: retries what waits in the outbox.
-#[event(scheduled)]
-async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let config = config(&env);
-    let (Ok(cfg), Ok(kv)) = (config.as_ref(), env.kv(KV_BINDING)) else {
-        worker::console_error!("outbox sweep skipped: the worker is misconfigured");
-        return;
-    };
-    let platform = WorkerPlatform::new(kv, Waiter::Inline(RefCell::new(Vec::new())));
-    match crate::flows::messaging::sweep(&platform, cfg).await {
-        Ok(report) if report.examined > 0 => worker::console_log!(
-            "outbox sweep: examined {} sent {} waiting {} failed {}",
-            report.examined,
-            report.sent,
-            report.still_waiting,
-            report.failed
-        ),
-        Ok(_) => {}
-        Err(e) => worker::console_error!("outbox sweep: {e}"),
-    }
-    platform.drain().await;
-}
 
 #[event(fetch)]
 async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
@@ -70,7 +48,7 @@ async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Resu
             return to_worker(crate::error::AppError::Config(missing).to_response());
         }
     };
-    let platform = WorkerPlatform::new(kv, Waiter::Fetch(ctx));
+    let platform = WorkerPlatform::new(kv, objects::WorkerObjects(env.clone()), Waiter::Fetch(ctx));
     let plain = match from_worker(&mut req).await {
         Ok(plain) => plain,
         Err(_) => {
@@ -134,7 +112,7 @@ async fn read_capped(req: &mut worker::Request) -> worker::Result<Body> {
     Ok(if too_large { Body::TooLarge } else { Body::Bytes(buf) })
 }
 
-fn to_worker(resp: Response) -> worker::Result<worker::Response> {
+pub(crate) fn to_worker(resp: Response) -> worker::Result<worker::Response> {
     let headers = Headers::new();
     for (name, value) in &resp.headers {
         headers.append(name, value)?;

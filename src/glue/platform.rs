@@ -11,6 +11,8 @@ use worker::{AbortController, Context, Delay, Fetch, Headers, Method, RequestIni
 use crate::platform::{Deferred, Http, HttpError, Kv, KvError, OutRequest, OutResponse, Platform};
 use crate::ttl::Ttl;
 
+use super::objects::WorkerObjects;
+
 #[derive(Clone)]
 pub struct WorkerKv(KvStore);
 
@@ -98,14 +100,16 @@ pub enum Waiter {
 pub struct WorkerPlatform {
     kv: WorkerKv,
     http: WorkerHttp,
+    objects: WorkerObjects,
     waiter: Waiter,
 }
 
 impl WorkerPlatform {
-    pub fn new(kv: KvStore, waiter: Waiter) -> Self {
+    pub fn new(kv: KvStore, objects: WorkerObjects, waiter: Waiter) -> Self {
         WorkerPlatform {
             kv: WorkerKv(kv),
             http: WorkerHttp,
+            objects,
             waiter,
         }
     }
@@ -124,6 +128,11 @@ impl WorkerPlatform {
 impl Platform for WorkerPlatform {
     type Kv = WorkerKv;
     type Http = WorkerHttp;
+    type Objects = WorkerObjects;
+
+    fn objects(&self) -> &WorkerObjects {
+        &self.objects
+    }
 
     fn kv(&self) -> &WorkerKv {
         &self.kv

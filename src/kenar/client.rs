@@ -2,7 +2,7 @@
 //! a timeout; transient failures (429, 5xx, timeouts) are retried a bounded number of times with
 //! backoff, honouring `Retry-After`; the answer is mapped to what the flow must do next.
 
-use crate::kenar::message::ConversationMessage;
+use crate::kenar::message::{BotMessage, ConversationMessage};
 use crate::kenar::oauth::{parse_token_answer, TokenAnswer, TokenError};
 use crate::platform::{Http, HttpError, OutRequest, OutResponse, Platform};
 use crate::web::percent_encode;
@@ -106,19 +106,42 @@ impl<P: Platform> KenarClient<'_, P> {
         access_token: &str,
         message: &ConversationMessage,
     ) -> Result<(), SendError> {
-        let body = serde_json::to_string(message).map_err(|e| SendError::Rejected(e.to_string()))?;
+        let url = format!(
+            "{}/v2/open-platform/conversations/{}/messages",
+            self.api_base,
+            percent_encode(conversation_id)
+        );
+        self.post_json(url, Some(access_token), message).await
+    }
+
+    /// `POST /v1/open-platform/chat/bot/conversations/{id}/messages`: the app's bot, API key only.
+    pub async fn send_bot_message(&self, conversation_id: &str, message: &BotMessage) -> Result<(), SendError> {
+        let url = format!(
+            "{}/v1/open-platform/chat/bot/conversations/{}/messages",
+            self.api_base,
+            percent_encode(conversation_id)
+        );
+        self.post_json(url, None, message).await
+    }
+
+    async fn post_json<T: serde::Serialize>(
+        &self,
+        url: String,
+        access_token: Option<&str>,
+        body: &T,
+    ) -> Result<(), SendError> {
+        let body = serde_json::to_string(body).map_err(|e| SendError::Rejected(e.to_string()))?;
+        let mut headers = vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-api-key".into(), self.api_key.into()),
+        ];
+        if let Some(token) = access_token {
+            headers.push(("authorization".into(), format!("Bearer {token}")));
+        }
         let request = OutRequest {
             method: "POST",
-            url: format!(
-                "{}/v2/open-platform/conversations/{}/messages",
-                self.api_base,
-                percent_encode(conversation_id)
-            ),
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("x-api-key".into(), self.api_key.into()),
-                ("authorization".into(), format!("Bearer {access_token}")),
-            ],
+            url,
+            headers,
             body: Some(body),
             timeout_ms: self.timeout_ms,
         };

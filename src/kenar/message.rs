@@ -107,6 +107,15 @@ pub struct ConversationMessage {
     pub receiver_buttons: ButtonGrid,
 }
 
+/// One message from the app's bot into a bot conversation (API.md §7.3): the API key alone
+/// sends it, and one grid of buttons serves the one person on the other side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BotMessage {
+    pub text_message: String,
+    #[serde(skip_serializing_if = "ButtonGrid::is_empty", default)]
+    pub buttons: ButtonGrid,
+}
+
 /// Longer texts are refused before they reach Divar, whose limit is undocumented.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 

@@ -1,8 +1,7 @@
-//! What the add-on keeps in KV, one module per kind of record, over the `Kv` trait.
+//! What the add-on keeps in Workers KV: what is read far more than written, with a TTL. The
+//! launch sessions of large contexts, and OAuth states awaiting their callback. Everything that
+//! must happen once lives in the Durable Objects (`objects`).
 
-pub mod grants;
 pub mod oauth_state;
-pub mod outbox;
 pub mod sealed;
 pub mod session;
-pub mod visits;

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{digest_hex, Sealer};
+use crate::delivery::PersonKey;
 use crate::kenar::launch::LaunchContext;
 use crate::platform::{Kv, KvError};
 use crate::store::sealed;
@@ -21,7 +22,8 @@ pub const STATE_TTL_SECS: u64 = 600;
 pub struct PendingAuthorization {
     pub session_id: String,
     pub context: LaunchContext,
-    pub grant_key: String,
+    /// Whose grant the callback stores.
+    pub person: PersonKey,
     pub verifier: Option<String>,
     pub created_at_ms: u64,
 }

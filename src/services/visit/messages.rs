@@ -35,14 +35,17 @@ pub fn proposal(p: &Proposal) -> ConversationMessage {
         .map(|(i, slot)| {
             Button::new(
                 &format_short(*slot),
-                Action::dynamic(&[("v", "pick"), ("p", &p.id), ("s", &i.to_string())]),
+                Action::dynamic(&[("svc", "visit"), ("v", "pick"), ("p", &p.id), ("s", &i.to_string())]),
             )
         })
         .collect();
     let receiver = grid(vec![
         picks,
         vec![
-            Button::new("هیچ‌کدام", Action::dynamic(&[("v", "decline"), ("p", &p.id)])),
+            Button::new(
+                "هیچ‌کدام",
+                Action::dynamic(&[("svc", "visit"), ("v", "decline"), ("p", &p.id)]),
+            ),
             Button::new("پاسخ در افزونه", Action::server_link(&[("v", "answer"), ("p", &p.id)])),
         ],
     ]);
@@ -117,7 +120,7 @@ mod tests {
         assert_eq!(rows[0]["buttons"].as_array().map(Vec::len), Some(3));
         assert_eq!(
             rows[0]["buttons"][2]["action"]["get_dynamic_action"]["data"],
-            serde_json::json!({"v": "pick", "p": "p1", "s": "2"})
+            serde_json::json!({"svc": "visit", "v": "pick", "p": "p1", "s": "2"})
         );
         assert_eq!(
             rows[1]["buttons"][1]["action"]["open_server_link"]["data"]["v"],

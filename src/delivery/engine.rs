@@ -1,0 +1,179 @@
+//! Drains a conversation's outbox: one lane (sender) at a time, head first, one attempt per
+//! item per run. What fails for a while waits with exponential backoff for the object's alarm;
+//! what can never go (412 code 9, a refused message, the attempt budget spent) fails for good;
+//! what needs the person's permission waits for it. Divar's send takes no idempotency key, so
+//! a send that times out after Divar accepted it can show twice: the only duplicate left, and
+//! the README says where to change that trade.
+
+use super::outbox::{self, DeliveryState, Effect, Item, Outcome};
+use super::tokens::TokenStatus;
+use super::{Destination, Payload};
+use crate::config::Config;
+use crate::kenar::client::{self, KenarClient, SendError};
+use crate::objects::person;
+use crate::objects::sql::{Sql, StoreError};
+use crate::objects::ObjectHost;
+
+/// After this many attempts an item is given up on and the person told so.
+pub const MAX_ATTEMPTS: u32 = 12;
+/// The longest wait between two attempts.
+pub const MAX_BACKOFF_MS: u64 = 30 * 60 * 1000;
+/// Items one run sends at most: Workers Free allows 50 subrequests per invocation, and an item
+/// costs a token call and up to three sends.
+pub const PER_RUN: usize = 10;
+
+/// How long a claimed item is ours: every call an attempt may make, with room to spare. A
+/// claim that outlives it (the object was evicted mid-send) is taken over by the alarm.
+pub fn lease_ms(cfg: &Config) -> u64 {
+    let call = u64::from(cfg.api_timeout_ms);
+    // Token refresh (two calls) + sends (three calls, two inline waits) + a resend after a refresh.
+    2 * call + (client::MAX_ATTEMPTS as u64) * call + 2 * client::MAX_INLINE_WAIT_MS + call + 1_000
+}
+
+/// Waiting with exponential backoff from the configured base (30 s by default), or Divar's own
+/// `Retry-After` when longer; failed once the attempt budget is spent.
+pub fn retry_later(cfg: &Config, attempts: u32, now_ms: u64, retry_after_secs: Option<u64>) -> Outcome {
+    if attempts >= MAX_ATTEMPTS {
+        return Outcome {
+            state: DeliveryState::Failed,
+            reason: Some("divar_unavailable".into()),
+            next_at_ms: 0,
+        };
+    }
+    let backoff = (cfg.retry_base_ms << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF_MS);
+    let wait = backoff.max(retry_after_secs.unwrap_or(0) * 1000);
+    Outcome {
+        state: DeliveryState::Waiting,
+        reason: Some("divar_unavailable".into()),
+        next_at_ms: now_ms + wait,
+    }
+}
+
+fn settled(state: DeliveryState, reason: &str) -> Outcome {
+    Outcome {
+        state,
+        reason: Some(reason.into()),
+        next_at_ms: 0,
+    }
+}
+
+/// One attempt at one item.
+pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome {
+    let attempts = item.attempts + 1;
+    let now = h.now_ms();
+    let client = KenarClient {
+        platform: h,
+        api_base: cfg.kenar_api_base.as_str(),
+        api_key: cfg.api_key.expose(),
+        timeout_ms: cfg.api_timeout_ms,
+    };
+    let result = match (&item.dest, &item.payload) {
+        (
+            Destination::User {
+                conversation_id,
+                person: who,
+            },
+            Payload::Conversation(message),
+        ) => {
+            let token = match person::token(h.objects(), who, conversation_id, None).await {
+                TokenStatus::Ready(token) => token,
+                TokenStatus::ConsentNeeded => return settled(DeliveryState::NeedsConsent, "permission_needed"),
+                TokenStatus::Unavailable(_) => return retry_later(cfg, attempts, now, None),
+            };
+            let mut result = client.send_conversation_message(conversation_id, &token, message).await;
+            if result == Err(SendError::TokenRejected) {
+                // Divar dropped the token before its stated expiry: one refresh, one more try.
+                result = match person::token(h.objects(), who, conversation_id, Some(&token)).await {
+                    TokenStatus::Ready(fresh) => {
+                        client.send_conversation_message(conversation_id, &fresh, message).await
+                    }
+                    TokenStatus::ConsentNeeded => Err(SendError::PermissionRejected),
+                    TokenStatus::Unavailable(_) => Err(SendError::Transient {
+                        reason: "token refresh failed".into(),
+                        retry_after_secs: None,
+                    }),
+                };
+            }
+            if matches!(result, Err(SendError::PermissionRejected | SendError::TokenRejected)) {
+                if let Err(e) = person::forget(h.objects(), who, conversation_id).await {
+                    h.log(&format!("outbox: could not drop a refused grant: {e}"));
+                }
+            }
+            result
+        }
+        (Destination::Bot { conversation_id }, Payload::Bot(message)) => {
+            client.send_bot_message(conversation_id, message).await
+        }
+        _ => Err(SendError::Rejected("the message does not fit its destination".into())),
+    };
+    match result {
+        Ok(()) => Outcome {
+            state: DeliveryState::Sent,
+            reason: None,
+            next_at_ms: 0,
+        },
+        Err(SendError::RecipientRestricted) => settled(DeliveryState::Failed, "recipient_restricted"),
+        Err(SendError::PermissionRejected | SendError::TokenRejected) => {
+            settled(DeliveryState::NeedsConsent, "permission_revoked")
+        }
+        Err(SendError::Rejected(_)) => settled(DeliveryState::Failed, "rejected_by_divar"),
+        Err(SendError::Transient { retry_after_secs, .. }) => retry_later(cfg, attempts, now, retry_after_secs),
+    }
+}
+
+/// Sends what `lane` has ready, in order, until it is empty, blocked, or the run's budget is
+/// spent. `settle` applies the effect of each item that reached the chat, inside the same
+/// transaction that records it as sent.
+pub async fn pump<H: ObjectHost>(
+    h: &H,
+    cfg: &Config,
+    lane: &str,
+    settle: &impl Fn(&H::Sql, &Effect, u64) -> Result<(), StoreError>,
+) -> Result<usize, StoreError> {
+    let lease = lease_ms(cfg);
+    let mut tried = 0;
+    while tried < PER_RUN {
+        let now = h.now_ms();
+        let Some(item) = h.sql().transaction(|| outbox::claim_head(h.sql(), lane, now, lease))? else {
+            break;
+        };
+        tried += 1;
+        let outcome = attempt(h, cfg, &item).await;
+        let now = h.now_ms();
+        h.sql().transaction(|| {
+            let effect = outbox::record(h.sql(), item.seq, &outcome, now)?;
+            if let (DeliveryState::Sent, Some(effect)) = (outcome.state, effect) {
+                settle(h.sql(), &effect, now)?;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        if outcome.state == DeliveryState::Waiting {
+            break;
+        }
+    }
+    Ok(tried)
+}
+
+/// How soon an item that is pending but carried by no request is picked up by the alarm.
+pub const PENDING_GRACE_MS: u64 = 1_000;
+
+/// Every lane with something ready (the alarm's work), then the next time to wake, if any.
+pub async fn pump_all<H: ObjectHost>(
+    h: &H,
+    cfg: &Config,
+    settle: &impl Fn(&H::Sql, &Effect, u64) -> Result<(), StoreError>,
+) -> Result<Option<u64>, StoreError> {
+    for lane in outbox::lanes_ready(h.sql(), h.now_ms())? {
+        pump(h, cfg, &lane, settle).await?;
+    }
+    outbox::next_wake(h.sql(), h.now_ms(), PENDING_GRACE_MS)
+}
+
+/// Keeps the object's alarm on the next thing its outbox waits for.
+pub async fn rearm<H: ObjectHost>(h: &H) -> Result<(), StoreError> {
+    match outbox::next_wake(h.sql(), h.now_ms(), PENDING_GRACE_MS)? {
+        Some(at) => h.schedule(at).await,
+        None => h.unschedule().await,
+    }
+    Ok(())
+}

@@ -1,0 +1,63 @@
+//! Sending into Divar, below the services: the outbox each conversation keeps in its object
+//! (`outbox`), the engine that drains it in order with retries (`engine`), and the token
+//! manager each person's object runs (`tokens`). A service only says what to post and to whom.
+
+pub mod engine;
+pub mod outbox;
+pub mod tokens;
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::digest_hex;
+use crate::kenar::message::{BotMessage, ConversationMessage};
+
+/// Names a person's object: a digest, so storage and logs never show the id. Without a user id
+/// (Divar's v2 field is nullable) a launch session stands in for the person.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PersonKey(String);
+
+impl PersonKey {
+    pub fn of_user(user_id: &str) -> Self {
+        PersonKey(digest_hex(&["person", &format!("user:{user_id}")]))
+    }
+    pub fn of_session(session_id: &str) -> Self {
+        PersonKey(digest_hex(&["person", &format!("session:{session_id}")]))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Names a conversation's object, and its calendar links: a digest of Divar's id.
+pub fn conversation_key(conversation_id: &str) -> String {
+    digest_hex(&["conversation", conversation_id])
+}
+
+/// Where a message goes and on whose authority.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Destination {
+    /// A post's conversation, on behalf of `person`, with the grant they gave for it.
+    User { conversation_id: String, person: PersonKey },
+    /// The app's bot conversation with someone: the API key alone.
+    Bot { conversation_id: String },
+}
+
+impl Destination {
+    /// Messages keep their order per sender: one lane per destination.
+    pub fn lane(&self) -> String {
+        match self {
+            Destination::User { person, .. } => format!("user:{}", person.as_str()),
+            Destination::Bot { .. } => "bot".into(),
+        }
+    }
+}
+
+/// What goes out, in the shape its destination takes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
+pub enum Payload {
+    Conversation(ConversationMessage),
+    Bot(BotMessage),
+}

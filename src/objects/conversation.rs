@@ -1,0 +1,480 @@
+//! A conversation's object: the one writer for everything that belongs to one conversation —
+//! each service's state, the outbox and each item's delivery, idempotency keys. Every command
+//! decides in one transaction (no await inside, so nothing interleaves), then sends through
+//! the delivery engine, then re-arms the alarm that retries what is left.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::service_state;
+use super::sql::{migrate, Sql, StoreError};
+use super::ObjectHost;
+use crate::config::Config;
+use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem};
+use crate::delivery::tokens::TokenStatus;
+use crate::delivery::{conversation_key, engine, Destination, Payload};
+use crate::dispatch;
+use crate::error::AppError;
+use crate::kenar::dynamic_action::DynamicActionAnswer;
+use crate::kenar::message::ConversationMessage;
+use crate::objects::person;
+use crate::platform::{ObjectClass, Objects};
+use crate::services::{Actor, Ctx, Service, ServiceId, Step};
+use crate::web::Response;
+
+/// How many of a session's items the page's list shows.
+const LIST_LIMIT: usize = 50;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum ConversationCommand {
+    /// A free message from the page, posted on the person's behalf.
+    Message {
+        conversation_id: String,
+        actor: Actor,
+        idempotency_key: String,
+        text: String,
+        message: ConversationMessage,
+    },
+    /// The page's list of what its session sent.
+    Items { session: String },
+    /// `GET /api/<service>`.
+    View {
+        conversation_id: String,
+        service: ServiceId,
+        actor: Actor,
+    },
+    /// `POST /api/<service>/<op>`.
+    Act {
+        conversation_id: String,
+        service: ServiceId,
+        actor: Actor,
+        op: String,
+        idempotency_key: String,
+        body: Value,
+    },
+    /// A one-tap button in the chat.
+    Tap {
+        conversation_id: String,
+        service: ServiceId,
+        actor: Actor,
+        data: Map<String, Value>,
+    },
+    /// A file a service serves (the calendar file of an agreed visit).
+    Resource {
+        conversation_key: String,
+        service: ServiceId,
+        name: String,
+    },
+    /// Runs the storage contract in this object (end-to-end harness only).
+    SelfTest,
+}
+
+pub const SCHEMA_ALL: [&[&str]; 2] = [outbox::SCHEMA, service_state::SCHEMA];
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(e.to_string())
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        internal(e)
+    }
+}
+
+/// Applies an effect whose announcement reached the chat.
+fn settle<S: Sql>(s: &S, effect: &Effect, now_ms: u64) -> Result<(), StoreError> {
+    if !service_state::apply(s, effect, now_ms)? {
+        // The per-service lock makes this unreachable; keep the chat's truth and say so.
+        return Err(StoreError(format!(
+            "{} state moved on under an in-flight step",
+            effect.service
+        )));
+    }
+    Ok(())
+}
+
+/// Sends a command to the object named `key` and hands its answer back.
+pub async fn call<O: Objects>(objects: &O, key: &str, command: &ConversationCommand) -> Result<Response, AppError> {
+    let body = serde_json::to_string(command).map_err(internal)?;
+    objects
+        .call(ObjectClass::Conversation, key, body)
+        .await
+        .map_err(internal)
+}
+
+/// Runs one command. Never panics; every failure is a JSON error response.
+pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Response {
+    for schema in SCHEMA_ALL {
+        if let Err(e) = migrate(h.sql(), schema) {
+            return internal(e).to_response();
+        }
+    }
+    let Ok(command) = serde_json::from_slice::<ConversationCommand>(command) else {
+        return super::bad_command("conversation");
+    };
+    let result = run(h, cfg, command).await;
+    // Whatever happened, the alarm must cover what is still waiting.
+    if let Err(e) = engine::rearm(h).await {
+        h.log(&format!("conversation: could not re-arm the alarm: {e}"));
+    }
+    result.unwrap_or_else(|e| {
+        if e.status() >= 500 {
+            h.log(&format!("conversation: {e}"));
+        }
+        e.to_response()
+    })
+}
+
+/// The alarm: retries whatever is due, then sets the next alarm.
+pub async fn alarm<H: ObjectHost>(h: &H, cfg: &Config) {
+    for schema in SCHEMA_ALL {
+        if let Err(e) = migrate(h.sql(), schema) {
+            h.log(&format!("conversation alarm: {e}"));
+            return;
+        }
+    }
+    if let Err(e) = engine::pump_all(h, cfg, &settle).await {
+        h.log(&format!("conversation alarm: {e}"));
+    }
+    if let Err(e) = engine::rearm(h).await {
+        h.log(&format!("conversation alarm: could not re-arm: {e}"));
+    }
+}
+
+async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -> Result<Response, AppError> {
+    match command {
+        ConversationCommand::Message {
+            conversation_id,
+            actor,
+            idempotency_key,
+            text,
+            message,
+        } => {
+            let session = actor.session.clone().unwrap_or_default();
+            let new = NewItem {
+                idem: format!("message:{}:{idempotency_key}", scope(&actor)),
+                session,
+                dest: Destination::User {
+                    conversation_id,
+                    person: actor.person.clone(),
+                },
+                text,
+                payload: Payload::Conversation(message),
+                effect: None,
+            };
+            let seq = h.sql().transaction(|| admit(h, new, None, || Ok(())))?;
+            let item = deliver(h, cfg, seq).await?;
+            Ok(Response::json(200, &json!({ "item": item_view(&item) })))
+        }
+        ConversationCommand::Items { session } => {
+            let items = outbox::list_session(h.sql(), &session, LIST_LIMIT)?;
+            let views: Vec<Value> = items.iter().map(item_view).collect();
+            Ok(Response::json(200, &json!({ "items": views })))
+        }
+        ConversationCommand::View {
+            conversation_id,
+            service,
+            actor,
+        } => dispatch!(service, S => view::<H, S>(h, cfg, &conversation_id, &actor)),
+        ConversationCommand::Act {
+            conversation_id,
+            service,
+            actor,
+            op,
+            idempotency_key,
+            body,
+        } => {
+            let call = ActCall {
+                conversation_id: &conversation_id,
+                actor: &actor,
+                op: &op,
+                idempotency_key: &idempotency_key,
+                body: &body,
+            };
+            dispatch!(service, S => act::<H, S>(h, cfg, call).await)
+        }
+        ConversationCommand::Tap {
+            conversation_id,
+            service,
+            actor,
+            data,
+        } => {
+            let answer = dispatch!(service, S => tap::<H, S>(h, cfg, &conversation_id, &actor, &data).await)?;
+            Ok(Response::json(200, &answer))
+        }
+        ConversationCommand::Resource {
+            conversation_key,
+            service,
+            name,
+        } => dispatch!(service, S => {
+            let (_, state) = service_state::load::<_, <S as Service>::State>(h.sql(), S::ID.name())?;
+            let ctx = Ctx { cfg, now_ms: h.now_ms(), conversation_id: "", conversation_key: &conversation_key };
+            S::resource(&ctx, &state, &name)
+        }),
+        ConversationCommand::SelfTest if cfg.selftest => {
+            let results: Vec<Value> = super::contract::run(h.sql())
+                .into_iter()
+                .map(|(name, r)| json!({ "name": name, "ok": r.is_ok(), "error": r.err() }))
+                .collect();
+            Ok(Response::json(200, &json!({ "checks": results })))
+        }
+        ConversationCommand::SelfTest => Err(AppError::NotFound),
+    }
+}
+
+/// Who an idempotency key belongs to: the launch session on the page, else the person.
+fn scope(actor: &Actor) -> &str {
+    actor.session.as_deref().unwrap_or(actor.person.as_str())
+}
+
+fn key_reused() -> AppError {
+    AppError::InvalidField {
+        field: "idempotency_key".into(),
+        why: "this key was already used for a different message".into(),
+    }
+}
+
+/// Puts `new` into the outbox, or finds the item its key already names. `check` runs only
+/// when the item will (again) go out: the place for a service's busy lock. Returns the
+/// item's sequence number.
+fn admit<H: ObjectHost>(
+    h: &H,
+    new: NewItem,
+    effect: Option<&Effect>,
+    check: impl FnOnce() -> Result<(), AppError>,
+) -> Result<i64, AppError> {
+    let fingerprint = new.fingerprint()?;
+    match outbox::find(h.sql(), &new.idem)? {
+        Some(item) if item.fingerprint != fingerprint => Err(key_reused()),
+        // Sent, failed for good, or on its way: the same submission, nothing more to do.
+        Some(item) if item.state != DeliveryState::NeedsConsent => Ok(item.seq),
+        Some(item) => {
+            check()?;
+            outbox::reactivate(h.sql(), item.seq, effect, h.now_ms())?;
+            Ok(item.seq)
+        }
+        None => {
+            check()?;
+            Ok(outbox::insert(h.sql(), new, h.now_ms())?.seq)
+        }
+    }
+}
+
+/// Sends the item's lane (the item and anything of the same sender queued before it) and
+/// returns the item as it stands afterwards.
+async fn deliver<H: ObjectHost>(h: &H, cfg: &Config, seq: i64) -> Result<Item, AppError> {
+    let item = outbox::get(h.sql(), seq)?.ok_or_else(|| internal("an admitted item vanished"))?;
+    if item.state.in_flight() {
+        // Cover the send with an alarm before it starts: if the object is evicted mid-send,
+        // the alarm takes the lease over.
+        h.schedule(h.now_ms() + engine::lease_ms(cfg)).await;
+        engine::pump(h, cfg, &item.lane, &settle).await?;
+    }
+    outbox::get(h.sql(), seq)?.ok_or_else(|| internal("an admitted item vanished"))
+}
+
+fn item_view(item: &Item) -> Value {
+    let mut view = json!({
+        "id": item.seq.to_string(),
+        "text": item.text,
+        "state": item.state.public(),
+        "attempts": item.attempts,
+        "created_at_ms": item.created_at_ms,
+    });
+    if let Some(reason) = &item.reason {
+        view["reason"] = Value::String(reason.clone());
+    }
+    view
+}
+
+/// The state a new step is planned against: the current one, or the one the step already on
+/// its way will lead to. Planning against the latter is what makes a second answer to the same
+/// proposal "no longer open" while the first is still being sent.
+struct Projection<T> {
+    version: i64,
+    current: T,
+    projected: T,
+    in_flight: bool,
+}
+
+fn project<S: Service, Q: Sql>(sql: &Q) -> Result<Projection<S::State>, AppError> {
+    let (version, current) = service_state::load::<_, S::State>(sql, S::ID.name())?;
+    let pending = outbox::effect_in_flight(sql, S::ID.name())?.and_then(|i| i.effect);
+    let projected = match &pending {
+        Some(effect) => serde_json::from_value(effect.state.clone()).map_err(internal)?,
+        None => current.clone(),
+    };
+    Ok(Projection {
+        version,
+        current,
+        projected,
+        in_flight: pending.is_some(),
+    })
+}
+
+fn view<H: ObjectHost, S: Service>(
+    h: &H,
+    cfg: &Config,
+    conversation_id: &str,
+    actor: &Actor,
+) -> Result<Response, AppError> {
+    let p = project::<S, _>(h.sql())?;
+    let key = conversation_key(conversation_id);
+    let ctx = Ctx {
+        cfg,
+        now_ms: h.now_ms(),
+        conversation_id,
+        conversation_key: &key,
+    };
+    Ok(Response::json(200, &S::view(&ctx, &p.current, actor, p.in_flight)?))
+}
+
+struct ActCall<'a> {
+    conversation_id: &'a str,
+    actor: &'a Actor,
+    op: &'a str,
+    idempotency_key: &'a str,
+    body: &'a Value,
+}
+
+/// The item and effect a planned step becomes.
+fn step_item<T: Serialize>(
+    service: ServiceId,
+    (idem, session): (String, String),
+    dest: Destination,
+    version: i64,
+    step: Step<T>,
+) -> Result<(NewItem, Effect), AppError> {
+    let effect = Effect {
+        service: service.name().into(),
+        from_version: version,
+        state: serde_json::to_value(&step.state).map_err(internal)?,
+    };
+    let new = NewItem {
+        idem,
+        session,
+        dest,
+        text: step.label,
+        payload: Payload::Conversation(step.message),
+        effect: Some(effect.clone()),
+    };
+    Ok((new, effect))
+}
+
+/// Plans a page action and admits it: the existing item when its key was used, else a new
+/// one carrying the step's effect, unless another step of the service is on its way.
+fn admit_step<H: ObjectHost, S: Service>(h: &H, ctx: &Ctx, call: &ActCall, dest: Destination) -> Result<i64, AppError> {
+    let p = project::<S, _>(h.sql())?;
+    let idem = format!("{}:{}:{}", S::ID.name(), scope(call.actor), call.idempotency_key);
+    let planned = S::plan(ctx, &p.projected, call.actor, call.op, call.body);
+    let step = match (planned, outbox::find(h.sql(), &idem)?) {
+        (Ok(step), _) => step,
+        // The state moved on since this key's item went out: answer with that item.
+        (Err(_), Some(item)) if item.state != DeliveryState::NeedsConsent => return Ok(item.seq),
+        (Err(e), _) => return Err(e),
+    };
+    let session = call.actor.session.clone().unwrap_or_default();
+    let (new, effect) = step_item(S::ID, (idem, session), dest, p.version, step)?;
+    admit(
+        h,
+        new,
+        Some(&effect),
+        || if p.in_flight { Err(S::busy()) } else { Ok(()) },
+    )
+}
+
+async fn act<H: ObjectHost, S: Service>(h: &H, cfg: &Config, call: ActCall<'_>) -> Result<Response, AppError> {
+    let key = conversation_key(call.conversation_id);
+    let ctx = Ctx {
+        cfg,
+        now_ms: h.now_ms(),
+        conversation_id: call.conversation_id,
+        conversation_key: &key,
+    };
+    let dest = Destination::User {
+        conversation_id: call.conversation_id.to_string(),
+        person: call.actor.person.clone(),
+    };
+    let seq = h.sql().transaction(|| admit_step::<H, S>(h, &ctx, &call, dest))?;
+    let item = deliver(h, cfg, seq).await?;
+    let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
+    let took_effect = item.state == DeliveryState::Sent;
+    let mut answer = S::answered(&ctx, &state, item.state, took_effect);
+    if let Some(reason) = &item.reason {
+        answer["reason"] = Value::String(reason.clone());
+    }
+    Ok(Response::json(200, &answer))
+}
+
+async fn tap<H: ObjectHost, S: Service>(
+    h: &H,
+    cfg: &Config,
+    conversation_id: &str,
+    actor: &Actor,
+    data: &Map<String, Value>,
+) -> Result<DynamicActionAnswer, AppError> {
+    let key = conversation_key(conversation_id);
+    let ctx = Ctx {
+        cfg,
+        now_ms: h.now_ms(),
+        conversation_id,
+        conversation_key: &key,
+    };
+    // A first look, to refuse a stale tap or find the answer of an earlier identical tap
+    // without calling anyone.
+    let plan = {
+        let p = project::<S, _>(h.sql())?;
+        match S::plan_tap(&ctx, &p.projected, actor, data) {
+            Ok(plan) => plan,
+            Err(toast) => return Ok(toast),
+        }
+    };
+    if let Some(item) = outbox::find(h.sql(), &plan.idem)? {
+        if item.state != DeliveryState::NeedsConsent {
+            let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
+            return Ok(S::tapped(&ctx, &state, item.state));
+        }
+    }
+    // Without the person's permission we cannot post for them: the page asks for it.
+    let open_page = plan.open_page;
+    if !matches!(
+        person::token(h.objects(), &actor.person, conversation_id, None).await,
+        TokenStatus::Ready(_)
+    ) {
+        return Ok(open_page);
+    }
+    let dest = Destination::User {
+        conversation_id: conversation_id.to_string(),
+        person: actor.person.clone(),
+    };
+    // Planned again: other requests may have run while we asked for the token.
+    let admitted = h.sql().transaction(|| {
+        let p = project::<S, _>(h.sql())?;
+        let plan = match S::plan_tap(&ctx, &p.projected, actor, data) {
+            Ok(plan) => plan,
+            Err(toast) => return Ok(Err(toast)),
+        };
+        let (new, effect) = step_item(S::ID, (plan.idem, String::new()), dest, p.version, plan.step)?;
+        match admit(
+            h,
+            new,
+            Some(&effect),
+            || if p.in_flight { Err(S::busy()) } else { Ok(()) },
+        ) {
+            Ok(seq) => Ok(Ok(seq)),
+            Err(AppError::InvalidField { .. } | AppError::Conflict(_)) => Ok(Err(S::stale_tap())),
+            Err(e) => Err(e),
+        }
+    })?;
+    let seq = match admitted {
+        Ok(seq) => seq,
+        Err(toast) => return Ok(toast),
+    };
+    let item = deliver(h, cfg, seq).await?;
+    if item.state == DeliveryState::NeedsConsent {
+        return Ok(open_page);
+    }
+    let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
+    Ok(S::tapped(&ctx, &state, item.state))
+}

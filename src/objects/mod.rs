@@ -1,0 +1,31 @@
+//! The one writer per conversation and per person: Durable Objects with SQLite storage. What
+//! must happen once (a submission, a confirmation, a move, a reply to one of Divar's
+//! deliveries) happens here, inside one transaction of the object that owns it. The logic is
+//! plain Rust over `ObjectHost`; `glue::objects` binds it to the Workers classes.
+
+pub mod contract;
+pub mod conversation;
+pub mod person;
+pub mod service_state;
+pub mod sql;
+
+use crate::platform::Platform;
+use sql::Sql;
+
+/// What code inside an object may touch: everything a request handler may, its own SQL
+/// storage, and its alarm.
+#[allow(async_fn_in_trait)]
+pub trait ObjectHost: Platform {
+    type Sql: Sql;
+    fn sql(&self) -> &Self::Sql;
+    /// Wake the object at `at_ms` (one alarm per object; a later call moves it).
+    async fn schedule(&self, at_ms: u64);
+    /// Nothing left to wake up for.
+    async fn unschedule(&self);
+}
+
+/// An object's answer when a command cannot be read: the worker sent it, so this is a bug or
+/// a version skew during a deploy, never the person's fault.
+pub(crate) fn bad_command(what: &str) -> crate::web::Response {
+    crate::error::AppError::Internal(format!("object command: {what}")).to_response()
+}

@@ -1,0 +1,354 @@
+//! The reference service: agreeing on a visit (قرار بازدید) inside a post's chat. One side
+//! proposes up to three times, the other picks one with a tap or from the page, either side
+//! cancels; the agreed visit is offered as a calendar file. Rules in `model`, Persian dates in
+//! `jalali`, chat messages in `messages`, the calendar file in `ics`.
+
+pub mod ics;
+pub mod jalali;
+pub mod messages;
+pub mod model;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{Actor, Ctx, Service, ServiceId, Step, TapPlan};
+use crate::crypto::digest_hex;
+use crate::delivery::outbox::DeliveryState;
+use crate::error::AppError;
+use crate::kenar::dynamic_action::DynamicActionAnswer;
+use crate::kenar::message::Action;
+use crate::kenar::side::UserSide;
+use crate::web::Response;
+use ics::VisitEvent;
+use jalali::{format_day, format_short, format_tehran, tehran_midnight};
+use model::{may_propose, Proposal, Status, VisitError};
+
+/// The visit negotiation of one conversation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitRecord {
+    #[serde(default)]
+    pub post_token: Option<String>,
+    #[serde(default)]
+    pub current: Option<Proposal>,
+}
+
+pub struct Visit;
+
+impl From<VisitError> for AppError {
+    fn from(e: VisitError) -> Self {
+        let field = match e {
+            VisitError::SlotCount | VisitError::SlotOutOfRange | VisitError::NoSuchSlot => "slots",
+            VisitError::NoteTooLong => "note",
+            VisitError::Stale | VisitError::NotYourTurn | VisitError::NotProposer => "proposal_id",
+        };
+        AppError::InvalidField {
+            field: field.into(),
+            why: e.to_string(),
+        }
+    }
+}
+
+const STALE_TOAST: &str = "این پیشنهاد دیگر معتبر نیست؛ آخرین پیام گفتگو را ببینید.";
+const OPEN_PAGE_TOAST: &str = "برای پاسخ، افزونه را باز کنید.";
+const WAIT_TOAST: &str = "منتظر پاسخ طرف دیگر گفتگو هستیم.";
+
+fn ics_url(ctx: &Ctx, proposal: &Proposal) -> String {
+    ctx.cfg
+        .public_base_url
+        .join(&format!("/ics/{}-{}.ics", ctx.conversation_key, proposal.id))
+}
+
+fn proposal_view(ctx: &Ctx, p: &Proposal) -> Value {
+    let slots: Vec<Value> = p
+        .slots
+        .iter()
+        .map(|at| json!({ "at": at, "label": format_tehran(*at), "short": format_short(*at) }))
+        .collect();
+    let mut view = json!({
+        "id": p.id,
+        "slots": slots,
+        "note": p.note,
+        "proposer": p.proposer,
+        "status": p.status,
+    });
+    if p.confirmed_at().is_some() {
+        view["ics_url"] = Value::String(ics_url(ctx, p));
+    }
+    view
+}
+
+fn side_of(actor: &Actor) -> Result<UserSide, AppError> {
+    actor.side.ok_or_else(|| AppError::InvalidField {
+        field: "user_side".into(),
+        why: "Divar did not say which side you are on".into(),
+    })
+}
+
+fn field<'a, T: Deserialize<'a>>(body: &'a Value) -> Result<T, AppError> {
+    T::deserialize(body).map_err(|e| AppError::BadRequest(format!("the body does not fit: {e}")))
+}
+
+#[derive(Deserialize)]
+struct ProposeBody {
+    slots: Vec<i64>,
+    #[serde(default)]
+    note: String,
+    idempotency_key: String,
+}
+
+#[derive(Deserialize)]
+struct AnswerBody {
+    proposal_id: String,
+    /// The chosen slot's index; absent with `decline: true`.
+    #[serde(default)]
+    slot: Option<usize>,
+    #[serde(default)]
+    decline: bool,
+}
+
+#[derive(Deserialize)]
+struct CancelBody {
+    proposal_id: String,
+}
+
+/// The other side's answer to a proposal.
+#[derive(Clone, Copy)]
+enum Reply {
+    Pick(usize),
+    Decline,
+}
+
+/// An answer from the page or a one-tap button alike: the record it leads to and its message.
+fn reply_step(
+    ctx: &Ctx,
+    record: &VisitRecord,
+    (proposal_id, reply, side): (&str, Reply, UserSide),
+) -> Result<Step<VisitRecord>, VisitError> {
+    let mut proposal = record.current.clone().ok_or(VisitError::Stale)?;
+    let (label, message) = match reply {
+        Reply::Pick(slot) => {
+            let at = proposal.pick(proposal_id, slot, side)?;
+            (
+                format!("قطعی: {}", format_short(at)),
+                messages::confirmed(at, &ics_url(ctx, &proposal)),
+            )
+        }
+        Reply::Decline => {
+            proposal.decline(proposal_id, side)?;
+            ("پاسخ: هیچ‌کدام".to_string(), messages::declined())
+        }
+    };
+    Ok(Step {
+        state: VisitRecord {
+            post_token: record.post_token.clone(),
+            current: Some(proposal),
+        },
+        label,
+        message,
+    })
+}
+
+impl Service for Visit {
+    const ID: ServiceId = ServiceId::Visit;
+    type State = VisitRecord;
+
+    fn view(ctx: &Ctx, record: &VisitRecord, actor: &Actor, in_flight: bool) -> Result<Value, AppError> {
+        let side = side_of(actor)?;
+        let current = record.current.as_ref();
+        let open = current.filter(|c| c.status == Status::Open);
+        // The days a proposal may name, labelled here so the page needs no calendar code.
+        let today = tehran_midnight((ctx.now_ms / 1000) as i64);
+        let days: Vec<Value> = (0..14)
+            .map(|i| {
+                let start = today + i * 86_400;
+                json!({ "start": start, "label": format_day(start) })
+            })
+            .collect();
+        Ok(json!({
+            "side": side,
+            "proposal": current.map(|c| proposal_view(ctx, c)),
+            "can_propose": !in_flight && may_propose(current, side).is_ok(),
+            "can_answer": !in_flight && open.is_some_and(|c| c.proposer != side),
+            "can_cancel": !in_flight && current.is_some_and(|c| c.proposer == side && matches!(c.status, Status::Open | Status::Confirmed { .. })),
+            "in_flight": in_flight,
+            "days": days,
+            "now": ctx.now_ms / 1000,
+        }))
+    }
+
+    fn plan(
+        ctx: &Ctx,
+        record: &VisitRecord,
+        actor: &Actor,
+        op: &str,
+        body: &Value,
+    ) -> Result<Step<VisitRecord>, AppError> {
+        let side = side_of(actor)?;
+        let post_token = record.post_token.clone().or_else(|| actor.post_token.clone());
+        match op {
+            "propose" => {
+                let body: ProposeBody = field(body)?;
+                may_propose(record.current.as_ref(), side)?;
+                // The id follows from the submission, so resubmitting after consent is the same
+                // proposal (and the same message).
+                let scope = actor.session.as_deref().unwrap_or(actor.person.as_str());
+                let id = digest_hex(&["proposal", scope, &body.idempotency_key])[..16].to_string();
+                let proposal = Proposal::new(id, body.slots, &body.note, side, ctx.now_ms)?;
+                let label = format!(
+                    "پیشنهاد بازدید: {}",
+                    proposal
+                        .slots
+                        .iter()
+                        .map(|s| format_short(*s))
+                        .collect::<Vec<_>>()
+                        .join("، ")
+                );
+                Ok(Step {
+                    message: messages::proposal(&proposal),
+                    state: VisitRecord {
+                        post_token,
+                        current: Some(proposal),
+                    },
+                    label,
+                })
+            }
+            "answer" => {
+                let body: AnswerBody = field(body)?;
+                let reply = match (body.decline, body.slot) {
+                    (true, _) => Reply::Decline,
+                    (false, Some(slot)) => Reply::Pick(slot),
+                    (false, None) => {
+                        return Err(AppError::InvalidField {
+                            field: "slot".into(),
+                            why: "pick a slot or send decline: true".into(),
+                        })
+                    }
+                };
+                let mut step = reply_step(ctx, record, (&body.proposal_id, reply, side))?;
+                step.state.post_token = post_token;
+                Ok(step)
+            }
+            "cancel" => {
+                let body: CancelBody = field(body)?;
+                let mut proposal = record.current.clone().ok_or(VisitError::Stale)?;
+                proposal.cancel(&body.proposal_id, side)?;
+                Ok(Step {
+                    state: VisitRecord {
+                        post_token,
+                        current: Some(proposal),
+                    },
+                    label: "لغو قرار بازدید".into(),
+                    message: messages::cancelled(),
+                })
+            }
+            _ => Err(AppError::NotFound),
+        }
+    }
+
+    fn busy() -> AppError {
+        AppError::Conflict("an earlier change to this visit is still being sent; try again in a moment".into())
+    }
+
+    fn answered(ctx: &Ctx, record: &VisitRecord, delivery: DeliveryState, took_effect: bool) -> Value {
+        let mut answer = json!({ "delivery": delivery.public() });
+        if took_effect {
+            if let Some(p) = &record.current {
+                answer["proposal"] = proposal_view(ctx, p);
+            }
+        }
+        answer
+    }
+
+    fn plan_tap(
+        ctx: &Ctx,
+        record: &VisitRecord,
+        actor: &Actor,
+        data: &Map<String, Value>,
+    ) -> Result<TapPlan<VisitRecord>, DynamicActionAnswer> {
+        let text = |key: &str| data.get(key).and_then(Value::as_str);
+        let stale = || DynamicActionAnswer::toast(STALE_TOAST);
+        let (Some(side), Some(proposal_id)) = (actor.side, text("p")) else {
+            return Err(stale());
+        };
+        let (reply, name) = match text("v") {
+            // A slot that does not parse can match no slot: the model answers NoSuchSlot.
+            Some("pick") => (
+                Reply::Pick(text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)),
+                "pick",
+            ),
+            Some("decline") => (Reply::Decline, "decline"),
+            _ => return Err(stale()),
+        };
+        let mut step = match reply_step(ctx, record, (proposal_id, reply, side)) {
+            Ok(step) => step,
+            Err(VisitError::NotYourTurn) => return Err(DynamicActionAnswer::toast(WAIT_TOAST)),
+            Err(_) => return Err(stale()),
+        };
+        step.state.post_token = step.state.post_token.or_else(|| actor.post_token.clone());
+        Ok(TapPlan {
+            // Any tap answering this proposal is one answer: a second tap, or a tap on
+            // another slot while the first is on its way, finds the first.
+            idem: format!("tap:{name}:{proposal_id}"),
+            step,
+            open_page: DynamicActionAnswer {
+                action: Some(Action::server_link(&[("v", "answer"), ("p", proposal_id)])),
+                text_message: Some(OPEN_PAGE_TOAST.into()),
+            },
+        })
+    }
+
+    fn stale_tap() -> DynamicActionAnswer {
+        DynamicActionAnswer::toast(STALE_TOAST)
+    }
+
+    fn tapped(_ctx: &Ctx, record: &VisitRecord, delivery: DeliveryState) -> DynamicActionAnswer {
+        match delivery {
+            DeliveryState::Sent => match record.current.as_ref().and_then(Proposal::confirmed_at) {
+                Some(at) => DynamicActionAnswer::toast(&format!("✅ ثبت شد: {}", format_tehran(at))),
+                None => DynamicActionAnswer::toast("پاسخ شما ثبت شد."),
+            },
+            DeliveryState::Pending | DeliveryState::Sending | DeliveryState::Waiting => {
+                DynamicActionAnswer::toast("پاسخ شما در صف ارسال است و به‌زودی در گفتگو می‌آید.")
+            }
+            DeliveryState::NeedsConsent | DeliveryState::Failed => {
+                DynamicActionAnswer::toast("ارسال پاسخ ممکن نشد؛ لطفاً از داخل افزونه دوباره تلاش کنید.")
+            }
+        }
+    }
+
+    fn resource(ctx: &Ctx, record: &VisitRecord, name: &str) -> Result<Response, AppError> {
+        let proposal = record
+            .current
+            .as_ref()
+            .filter(|c| c.id == name)
+            .ok_or(AppError::NotFound)?;
+        let at = proposal.confirmed_at().ok_or(AppError::NotFound)?;
+        let post_url = record.post_token.as_ref().map(|t| format!("https://divar.ir/v/{t}"));
+        let mut description = format!("قرار بازدید هماهنگ‌شده در گفتگوی دیوار، {}", format_tehran(at));
+        if !proposal.note.is_empty() {
+            description.push_str(&format!("\nیادداشت: {}", proposal.note));
+        }
+        let body = ics::render(&VisitEvent {
+            uid: &proposal.id,
+            start_unix: at,
+            summary: "بازدید (دیوار)",
+            description: &description,
+            url: post_url.as_deref(),
+            stamp_unix: (ctx.now_ms / 1000) as i64,
+        });
+        Ok(Response {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "text/calendar; charset=utf-8".into()),
+                (
+                    "content-disposition".into(),
+                    "attachment; filename=\"visit.ics\"".into(),
+                ),
+                ("cache-control".into(), "no-store".into()),
+                ("x-content-type-options".into(), "nosniff".into()),
+                ("referrer-policy".into(), "no-referrer".into()),
+            ],
+            body: body.into_bytes(),
+        })
+    }
+}
