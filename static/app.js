@@ -23,6 +23,8 @@
   var MAX_NOTE = 200;
   var MAX_SLOTS = 3;
   var REFRESH_MS = 20000;
+  /* While a change is on its way into the chat, look again soon. */
+  var IN_FLIGHT_REFRESH_MS = 3000;
   var DIGITS = '۰۱۲۳۴۵۶۷۸۹';
 
   var TEXT = {
@@ -36,6 +38,7 @@
     toConsent: 'برای ارسال در گفتگو باید در دیوار اجازه بدهید…',
     sentOk: 'پیام در گفتگو ارسال شد.',
     queued: 'دیوار پاسخ نداد؛ پیام در صف ماند و دوباره ارسال می‌شود.',
+    inFlight: 'تغییر قبلی در حال رسیدن به گفتگو است؛ چند لحظه دیگر این صفحه به‌روز می‌شود.',
     notSent: 'ارسال نشد.',
     emptyText: 'لطفاً متن پیام را بنویسید.',
     longText: 'پیام نباید بیشتر از ۱۰۰۰ نویسه باشد.',
@@ -489,7 +492,7 @@
       if (delivery === 'needs_consent') return;
       var text = DONE_TEXT[draft.kind];
       if (draft.kind === 'answer' && draft.body.slot !== undefined) text = TEXT.confirmedOk;
-      if (delivery === 'waiting') text = TEXT.queued;
+      if (delivery === 'waiting' || delivery === 'pending') text = TEXT.queued;
       if (delivery === 'failed') text = TEXT.notSent + ' ' + (FAILED_LABELS[body.reason] || '');
       if (delivery !== 'failed') {
         state.editing = false;
@@ -692,6 +695,15 @@
     } else {
       view = 'none';
       kids.push(el('p', { text: 'طرف گفتگو هنوز زمانی پیشنهاد نداده است.' }));
+    }
+    if (v.in_flight) {
+      /* A change (this side's or the other's) is still being sent: it takes effect once it is in
+         the chat, so show that and look again shortly. */
+      kids.push(el('p', { id: 'v-in-flight', 'class': 'note', text: TEXT.inFlight }));
+      if (state.vtimer) clearTimeout(state.vtimer);
+      state.vtimer = setTimeout(function () {
+        if (!state.busy && !state.editing) loadVisit('');
+      }, IN_FLIGHT_REFRESH_MS);
     }
     for (var k = 0; k < kids.length; k++) if (kids[k]) box.appendChild(kids[k]);
     box.setAttribute('data-view', view);

@@ -60,7 +60,6 @@ fn settled(state: DeliveryState, reason: &str) -> Outcome {
 /// One attempt at one item.
 pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome {
     let attempts = item.attempts + 1;
-    let now = h.now_ms();
     let client = KenarClient {
         platform: h,
         api_base: cfg.kenar_api_base.as_str(),
@@ -78,7 +77,7 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
             let token = match person::token(h.objects(), who, conversation_id, None).await {
                 TokenStatus::Ready(token) => token,
                 TokenStatus::ConsentNeeded => return settled(DeliveryState::NeedsConsent, "permission_needed"),
-                TokenStatus::Unavailable(_) => return retry_later(cfg, attempts, now, None),
+                TokenStatus::Unavailable(_) => return retry_later(cfg, attempts, h.now_ms(), None),
             };
             let mut result = client.send_conversation_message(conversation_id, &token, message).await;
             if result == Err(SendError::TokenRejected) {
@@ -117,7 +116,8 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
             settled(DeliveryState::NeedsConsent, "permission_revoked")
         }
         Err(SendError::Rejected(_)) => settled(DeliveryState::Failed, "rejected_by_divar"),
-        Err(SendError::Transient { retry_after_secs, .. }) => retry_later(cfg, attempts, now, retry_after_secs),
+        // Counted from the end of the attempt: three hung calls must not eat the wait.
+        Err(SendError::Transient { retry_after_secs, .. }) => retry_later(cfg, attempts, h.now_ms(), retry_after_secs),
     }
 }
 

@@ -2,16 +2,28 @@
 // divar-sim. A launch asks to post, needs the person's consent, goes through Divar's (simulated)
 // OAuth, and the same outbox item is then delivered into the chat exactly once, with each side's
 // buttons. Also: refusal, replayed/forged state, forged handles, token refresh, revocation, a
-// blocked recipient, Divar failing (429, 500, hanging) inside the request and for the cron sweep,
+// blocked recipient, Divar failing (429, 500, hanging) inside the request and for the conversation object's alarm,
 // and every request the worker made passing the simulator's OpenAPI checks.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { handleClaims, jsonCall, launchViaSim, runScheduled, sleep, startStack } from '../lib/harness.mjs';
+import { handleClaims, jsonCall, launchViaSim, sleep, startStack } from '../lib/harness.mjs';
 
 /** Per-call timeout for calls to Divar: low, so a hanging Divar costs little test time. */
 const API_TIMEOUT_MS = 700;
+// The first retry by the conversation object's alarm (30 s in production).
+const RETRY_BASE_MS = 2_000;
+
+/** Polls `check` until it holds or `ms` have passed; says whether it came to hold. */
+async function waitFor(check, ms, everyMs = 250) {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > until) return false;
+    await sleep(everyMs);
+  }
+}
 
 describe('OAuth and chat messages against divar-sim', () => {
   let stack;
@@ -21,7 +33,7 @@ describe('OAuth and chat messages against divar-sim', () => {
   let tokenProbe;
 
   before(async () => {
-    stack = await startStack({ testScheduled: true, vars: { KENAR_API_TIMEOUT_MS: API_TIMEOUT_MS } });
+    stack = await startStack({ vars: { KENAR_API_TIMEOUT_MS: API_TIMEOUT_MS, KENAR_RETRY_BASE_MS: RETRY_BASE_MS } });
     sim = stack.sim;
     worker = stack.worker;
     // The sim does not list token-endpoint calls under /_sim/requests; a pass-through fault rule
@@ -473,78 +485,81 @@ describe('OAuth and chat messages against divar-sim', () => {
       assert.equal((await simMessages(chat.conversation_id, text)).length, 1);
     });
 
-    test('a long Retry-After leaves the item waiting; posting the same key again delivers it once', async () => {
+    // Each of these leaves a message waiting in its sender's lane, and messages of one sender go
+    // in order: each uses a chat of its own, so no test queues behind another's waiting message.
+    test('a long Retry-After leaves the item waiting; posting the same key again is the same item, not a new send', async () => {
+      const own = await grantedLaunch('long429');
       const text = 'صبر طولانی ۴۲۹';
       await clearFaults();
       const since = await lastRequestId();
       await fault({ endpoint: 'conversation_send', status: 429, retry_after: 60, count: 1 });
       const key = newKey('long429');
       const started = Date.now();
-      const item = await send(handle, text, key);
+      const item = await send(own.handle, text, key);
       assert.ok(Date.now() - started < 2_000, 'a long Retry-After is not waited for in the request');
       assert.equal(item.state, 'waiting');
       assert.equal(item.reason, 'divar_unavailable');
-      assert.deepEqual((await requestsSince(since, { endpoint: 'conversation_send', cid: chat.conversation_id })).map((c) => c.status), [429]);
-      assert.equal((await listItems(handle)).find((i) => i.id === item.id).state, 'waiting');
+      const cid = own.chat.conversation_id;
+      assert.deepEqual((await requestsSince(since, { endpoint: 'conversation_send', cid })).map((c) => c.status), [429]);
+      assert.equal((await listItems(own.handle)).find((i) => i.id === item.id).state, 'waiting');
 
-      const again = await send(handle, text, key);
+      const again = await send(own.handle, text, key);
       assert.equal(again.id, item.id);
-      assert.equal(again.state, 'sent');
-      assert.equal((await simMessages(chat.conversation_id, text)).length, 1);
+      assert.equal(again.state, 'waiting', 'Divar asked for 60 s: a resubmission does not jump the queue');
+      assert.equal((await requestsSince(since, { endpoint: 'conversation_send', cid })).length, 1);
+      assert.equal((await simMessages(cid, text)).length, 0);
     });
 
-    test('hanging on every attempt → waiting, nothing lost; after clearing, the same key delivers once', async () => {
+    test('hanging on every attempt → waiting, nothing lost; the alarm delivers it once after Divar recovers', async () => {
+      const own = await grantedLaunch('hang3');
       const text = 'همیشه معلق';
       await clearFaults();
       const since = await lastRequestId();
       await fault({ endpoint: 'conversation_send', hang: true, count: 3 });
       const key = newKey('hang3');
-      const item = await send(handle, text, key);
+      const item = await send(own.handle, text, key);
+      const cid = own.chat.conversation_id;
       assert.equal(item.state, 'waiting', JSON.stringify(item));
-      assert.equal((await simMessages(chat.conversation_id, text)).length, 0);
-      assert.equal((await listItems(handle)).find((i) => i.id === item.id).state, 'waiting');
+      assert.equal((await simMessages(cid, text)).length, 0);
       await clearFaults();
-      const again = await send(handle, text, key);
+      const delivered = await waitFor(async () => (await simMessages(cid, text)).length === 1, RETRY_BASE_MS + 10_000);
+      assert.ok(delivered, 'the alarm sent it');
+      assert.equal((await listItems(own.handle)).find((i) => i.id === item.id).state, 'sent');
+      const again = await send(own.handle, text, key);
       assert.equal(again.state, 'sent');
-      assert.equal((await simMessages(chat.conversation_id, text)).length, 1);
-      const okCalls = (await requestsSince(since, { endpoint: 'conversation_send', cid: chat.conversation_id })).filter((c) => c.status === 200);
+      assert.equal((await simMessages(cid, text)).length, 1);
+      const okCalls = (await requestsSince(since, { endpoint: 'conversation_send', cid })).filter((c) => c.status === 200);
       assert.equal(okCalls.length, 1);
     });
 
-    test('500 on every in-request attempt → waiting; the cron sweep waits until due, then delivers exactly once', async () => {
+    test('500 on every in-request attempt → waiting; the object\'s alarm waits until due, then delivers exactly once', async () => {
+      const own = await grantedLaunch('alarm');
       const text = 'ارسال با زمان‌بند';
       await clearFaults();
       const since = await lastRequestId();
       await fault({ endpoint: 'conversation_send', status: 500, count: 3 });
-      const key = newKey('sweep');
+      const key = newKey('alarm');
       const queuedAt = Date.now();
-      const item = await send(handle, text, key);
+      const item = await send(own.handle, text, key);
       assert.equal(item.state, 'waiting', JSON.stringify(item));
       assert.equal(item.reason, 'divar_unavailable');
       assert.equal(item.attempts, 1);
-      const cid = chat.conversation_id;
+      const cid = own.chat.conversation_id;
       assert.deepEqual((await requestsSince(since, { endpoint: 'conversation_send', cid })).map((c) => c.status), [500, 500, 500]);
 
-      // Not due yet: a sweep now must not call Divar.
-      const early = await runScheduled(worker);
-      assert.equal(early.status, 200, early.text);
-      assert.equal((await requestsSince(since, { endpoint: 'conversation_send', cid })).length, 3, 'no send before it is due');
-      assert.equal((await listItems(handle)).find((i) => i.id === item.id).state, 'waiting');
-
-      // Due 30 s after the failed attempt (the worker's clock is real).
-      const wait = 31_000 - (Date.now() - queuedAt);
-      if (wait > 0) await sleep(wait);
-      const due = await runScheduled(worker);
-      assert.equal(due.status, 200, due.text);
-      assert.equal((await simMessages(cid, text)).length, 1);
-      const listed = (await listItems(handle)).find((i) => i.id === item.id);
+      const delivered = await waitFor(async () => (await simMessages(cid, text)).length === 1, RETRY_BASE_MS + 10_000);
+      assert.ok(delivered, 'the alarm sent it');
+      const calls = await requestsSince(since, { endpoint: 'conversation_send', cid });
+      assert.equal(calls.length, 4, 'one more call, by the alarm');
+      assert.ok(calls[3].at_ms - queuedAt >= RETRY_BASE_MS - 200, `not before it was due (${calls[3].at_ms - queuedAt} ms)`);
+      const listed = (await listItems(own.handle)).find((i) => i.id === item.id);
       assert.equal(listed.state, 'sent');
       assert.equal(listed.attempts, 2);
 
-      // Another sweep (and the same key again) never sends it twice.
-      await runScheduled(worker);
-      const replay = await send(handle, text, key);
+      // The same key again never sends it twice.
+      const replay = await send(own.handle, text, key);
       assert.equal(replay.state, 'sent');
+      await sleep(RETRY_BASE_MS);
       assert.equal((await simMessages(cid, text)).length, 1);
       assert.equal((await requestsSince(since, { endpoint: 'conversation_send', cid })).filter((c) => c.status === 200).length, 1);
     });
