@@ -179,4 +179,70 @@ mod tests {
             .contains("SESSION_SIGNING_KEY"));
         assert_eq!(call(&cfg, Request::new(Method::Get, "/healthz")).status, 200);
     }
+
+    #[test]
+    fn unknown_services_and_ops_are_json_404_or_405() {
+        let chat = crate::testkit::Chat::default();
+        let h = chat.launch("DEMAND", "u-1");
+        chat.grant("u-1");
+        for (method, path) in [
+            (Method::Get, "/api/nothing"),
+            (Method::Post, "/api/nothing"),
+            (Method::Post, "/api/nothing/propose"),
+            (Method::Post, "/api/visit/Propose"),
+            (Method::Post, "/api/visit/a/b"),
+            (Method::Get, "/api"),
+        ] {
+            let r = chat.request(
+                Request::new(method.clone(), path)
+                    .with_header("authorization", &format!("Bearer {h}"))
+                    .with_body("{}"),
+            );
+            assert_eq!(
+                (r.status, r.json_body()["error"].as_str()),
+                (404, Some("not_found")),
+                "{path}"
+            );
+        }
+        let r = chat.post(
+            &h,
+            "/api/visit/nothing",
+            serde_json::json!({"idempotency_key": "key-00000001"}),
+        );
+        assert_eq!(
+            (r.status, r.json_body()["error"].as_str()),
+            (404, Some("not_found")),
+            "an op the service does not have"
+        );
+        let r = chat.get(&h, "/api/visit/propose");
+        assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+        assert_eq!(r.json_body()["error"], "method_not_allowed");
+        let r = chat.post(&h, "/api/visit", serde_json::json!({}));
+        assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+        assert!(chat.http().sent().is_empty());
+    }
+
+    #[test]
+    fn the_storage_selftest_exists_only_where_configured() {
+        let chat = crate::testkit::Chat::default();
+        let post = || Request::new(Method::Post, "/_selftest/storage");
+        let off = chat.request(post());
+        assert_eq!(
+            (off.status, off.json_body()["error"].as_str()),
+            (404, Some("not_found"))
+        );
+        assert_eq!(chat.p.objects.calls(), 0, "no object is even made");
+        let mut cfg = dev_config();
+        cfg.selftest = true;
+        chat.p.objects.set_config(cfg.clone());
+        let on = pollster::block_on(handle(&chat.p, &Ok(cfg), &post()));
+        assert_eq!(on.status, 200, "{:?}", on.json_body());
+        let checks = on.json_body()["checks"].as_array().cloned().unwrap_or_default();
+        assert!(checks.len() >= 3, "{checks:?}");
+        for check in &checks {
+            assert_eq!(check["ok"], true, "{check}");
+        }
+        let r = chat.request(Request::new(Method::Get, "/_selftest/storage"));
+        assert_eq!(r.status, 405);
+    }
 }

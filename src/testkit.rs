@@ -341,12 +341,7 @@ impl NativeSql {
 
 impl Sql for NativeSql {
     fn exec(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Row>, StoreError> {
-        let first = sql
-            .trim_start()
-            .split_whitespace()
-            .next()
-            .unwrap_or("")
-            .to_ascii_uppercase();
+        let first = sql.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
         if ["BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE"].contains(&first.as_str()) {
             return Err(StoreError(format!("{first} is not allowed: use transaction()")));
         }
@@ -516,5 +511,191 @@ impl ObjectHost for ObjectTestHost {
     }
     async fn unschedule(&self) {
         self.slot.alarm.set(None);
+    }
+}
+
+/// Where Divar takes messages posted into a conversation.
+pub const SEND: &str = "/v2/open-platform/conversations/";
+/// Divar's token endpoint.
+pub const TOKEN: &str = "/oauth2/token";
+/// What Divar puts in `Authorization` when it calls us (the dev configuration's).
+pub const IDENTIFICATION_KEY: &str = "dev-divar-identification-key-0123456789";
+/// The one conversation a `Chat` happens in.
+pub const CONVERSATION: &str = "conv-1";
+
+/// One conversation driven through the worker's routes, as the page and Divar drive it: people
+/// launch the add-on, grant, call the page API, and tap buttons in the chat.
+pub struct Chat {
+    pub p: TestPlatform,
+    pub cfg: Config,
+}
+
+impl Default for Chat {
+    fn default() -> Self {
+        Chat {
+            p: TestPlatform::default(),
+            cfg: crate::config::tests::dev_config(),
+        }
+    }
+}
+
+impl Chat {
+    pub fn request(&self, req: crate::web::Request) -> Response {
+        pollster::block_on(crate::routes::handle(&self.p, &Ok(self.cfg.clone()), &req))
+    }
+
+    /// Opens the add-on from the chat as `user` on `side`; returns the page's handle.
+    pub fn launch(&self, side: &str, user: &str) -> String {
+        let body = serde_json::json!({"source": "CHAT", "post_token": "wZC44q5D", "conversation_id": CONVERSATION,
+                                      "user_side": side, "user_id": user});
+        let req = crate::web::Request::new(crate::web::Method::Post, "/divar/session-init")
+            .with_header("authorization", IDENTIFICATION_KEY)
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string());
+        let resp = self.request(req);
+        assert_eq!(resp.status, 200, "launch: {:?}", resp.json_body());
+        self.p.run_deferred();
+        resp.json_body()["url"]
+            .as_str()
+            .and_then(|u| u.split_once("#h="))
+            .map(|(_, h)| h.to_string())
+            .expect("a handle in the url's fragment")
+    }
+
+    /// `user` granted permission to post in the conversation: access token `ory_at_<user>`,
+    /// refresh token `ory_rt_<user>`, alive for a week (tests here are about sending, not expiry).
+    pub fn grant(&self, user: &str) {
+        let grant = crate::delivery::tokens::Grant {
+            access_token: format!("ory_at_{user}"),
+            refresh_token: Some(format!("ory_rt_{user}")),
+            expires_at_ms: self.p.now_ms() + 7 * 24 * 3_600_000,
+            scope: None,
+        };
+        pollster::block_on(person::save_grant(
+            &self.p.objects,
+            &crate::delivery::PersonKey::of_user(user),
+            CONVERSATION,
+            grant,
+        ))
+        .expect("grant saved");
+    }
+
+    /// What `user`'s object hands out for the conversation now.
+    pub fn token_of(&self, user: &str) -> crate::delivery::tokens::TokenStatus {
+        pollster::block_on(person::token(
+            &self.p.objects,
+            &crate::delivery::PersonKey::of_user(user),
+            CONVERSATION,
+            None,
+        ))
+    }
+
+    pub fn post(&self, handle: &str, path: &str, body: serde_json::Value) -> Response {
+        self.request(
+            crate::web::Request::new(crate::web::Method::Post, path)
+                .with_header("authorization", &format!("Bearer {handle}"))
+                .with_header("content-type", "application/json")
+                .with_body(body.to_string()),
+        )
+    }
+
+    pub fn get(&self, handle: &str, path: &str) -> Response {
+        self.request(
+            crate::web::Request::new(crate::web::Method::Get, path)
+                .with_header("authorization", &format!("Bearer {handle}")),
+        )
+    }
+
+    /// Divar asking what a one-tap button does: `data` is the button's data.
+    pub fn tap(&self, side: &str, user: Option<&str>, data: serde_json::Value) -> Response {
+        let body = serde_json::json!({"post_token": "wZC44q5D", "conversation_id": CONVERSATION,
+                                      "user_side": side, "user_id": user, "extra_data": data});
+        self.request(
+            crate::web::Request::new(crate::web::Method::Post, "/divar/dynamic-action")
+                .with_header("authorization", IDENTIFICATION_KEY)
+                .with_header("content-type", "application/json")
+                .with_body(body.to_string()),
+        )
+    }
+
+    /// Every call made to Divar's send endpoint, failed ones included, in order.
+    pub fn sends(&self) -> Vec<OutRequest> {
+        self.http().sent_to(SEND)
+    }
+
+    /// The bodies of those calls.
+    pub fn sent_bodies(&self) -> Vec<serde_json::Value> {
+        self.sends()
+            .iter()
+            .map(|r| serde_json::from_str(r.body.as_deref().unwrap_or("")).expect("a JSON body"))
+            .collect()
+    }
+
+    /// The bearer token each send went out with.
+    pub fn sent_with(&self) -> Vec<String> {
+        self.sends()
+            .iter()
+            .map(|r| {
+                crate::web::find_header(&r.headers, "authorization")
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    }
+
+    pub fn http(&self) -> &FakeHttp {
+        &self.p.http
+    }
+
+    /// The conversation's object's name.
+    pub fn key(&self) -> String {
+        crate::delivery::conversation_key(CONVERSATION)
+    }
+
+    /// The conversation's object's alarm, if set.
+    pub fn alarm(&self) -> Option<u64> {
+        self.p.objects.alarm_of(ObjectClass::Conversation, &self.key())
+    }
+
+    /// The conversation's object's storage.
+    pub fn sql(&self) -> NativeSql {
+        self.p.objects.sql_of(ObjectClass::Conversation, &self.key())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_takes_one_write_per_second_per_key() {
+        let kv = MemKv::default();
+        let ttl = Ttl::at_least_floor(60);
+        pollster::block_on(kv.put("k", "1", ttl)).expect("first");
+        assert!(pollster::block_on(kv.put("k", "2", ttl)).is_err(), "same second");
+        assert!(pollster::block_on(kv.delete("k")).is_err(), "a delete is a write too");
+        pollster::block_on(kv.put("other", "x", ttl)).expect("another key is free");
+        kv.advance_secs(1);
+        pollster::block_on(kv.put("k", "2", ttl)).expect("a second later");
+        assert_eq!(pollster::block_on(kv.get("k")).expect("get"), Some("2".into()));
+    }
+
+    #[test]
+    fn kv_can_show_another_location_the_value_before_a_recent_write() {
+        let kv = MemKv::default();
+        let ttl = Ttl::at_least_floor(600);
+        pollster::block_on(kv.put("k", "old", ttl)).expect("put");
+        kv.advance_secs(KV_PROPAGATION_SECS);
+        pollster::block_on(kv.delete("k")).expect("delete");
+        kv.serve_stale_reads(true);
+        assert_eq!(
+            pollster::block_on(kv.get("k")).expect("get"),
+            Some("old".into()),
+            "a delete is not seen everywhere at once"
+        );
+        kv.advance_secs(KV_PROPAGATION_SECS);
+        assert_eq!(pollster::block_on(kv.get("k")).expect("get"), None);
+        kv.serve_stale_reads(false);
+        assert_eq!(pollster::block_on(kv.list("", 10)).expect("list"), Vec::<String>::new());
     }
 }

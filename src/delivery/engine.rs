@@ -66,7 +66,9 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
         api_key: cfg.api_key.expose(),
         timeout_ms: cfg.api_timeout_ms,
     };
-    let result = match (&item.dest, &item.payload) {
+    let stamped = item.effect.as_ref().map(|e| e.stamp(&item.payload));
+    let payload = stamped.as_ref().unwrap_or(&item.payload);
+    let result = match (&item.dest, payload) {
         (
             Destination::User {
                 conversation_id,
@@ -79,12 +81,14 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
                 TokenStatus::ConsentNeeded => return settled(DeliveryState::NeedsConsent, "permission_needed"),
                 TokenStatus::Unavailable(_) => return retry_later(cfg, attempts, h.now_ms(), None),
             };
-            let mut result = client.send_conversation_message(conversation_id, &token, message).await;
+            let mut used = token;
+            let mut result = client.send_conversation_message(conversation_id, &used, message).await;
             if result == Err(SendError::TokenRejected) {
                 // Divar dropped the token before its stated expiry: one refresh, one more try.
-                result = match person::token(h.objects(), who, conversation_id, Some(&token)).await {
+                result = match person::token(h.objects(), who, conversation_id, Some(&used)).await {
                     TokenStatus::Ready(fresh) => {
-                        client.send_conversation_message(conversation_id, &fresh, message).await
+                        used = fresh;
+                        client.send_conversation_message(conversation_id, &used, message).await
                     }
                     TokenStatus::ConsentNeeded => Err(SendError::PermissionRejected),
                     TokenStatus::Unavailable(_) => Err(SendError::Transient {
@@ -94,7 +98,7 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
                 };
             }
             if matches!(result, Err(SendError::PermissionRejected | SendError::TokenRejected)) {
-                if let Err(e) = person::forget(h.objects(), who, conversation_id).await {
+                if let Err(e) = person::forget(h.objects(), who, conversation_id, &used).await {
                     h.log(&format!("outbox: could not drop a refused grant: {e}"));
                 }
             }

@@ -89,6 +89,10 @@ impl DeliveryState {
     }
 }
 
+/// The button data key that names the service state version a one-tap button was drawn from,
+/// so a tap on a button from an older state is recognised whatever the service.
+pub const STATE_VERSION_KEY: &str = "sv";
+
 /// A service's state change that waits for its announcement to reach the chat.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Effect {
@@ -96,6 +100,28 @@ pub struct Effect {
     /// The state version it was planned on; applied only on top of that version.
     pub from_version: i64,
     pub state: serde_json::Value,
+}
+
+impl Effect {
+    /// The message as it goes out: its one-tap buttons stamped with the state version this
+    /// effect creates. Stamped at sending, so the stored item (and its fingerprint) is what the
+    /// service planned.
+    pub fn stamp(&self, payload: &Payload) -> Payload {
+        let drawn_from = (self.from_version + 1).to_string();
+        match payload {
+            Payload::Conversation(m) => {
+                let mut m = m.clone();
+                m.sender_buttons.stamp_dynamic(STATE_VERSION_KEY, &drawn_from);
+                m.receiver_buttons.stamp_dynamic(STATE_VERSION_KEY, &drawn_from);
+                Payload::Conversation(m)
+            }
+            Payload::Bot(m) => {
+                let mut m = m.clone();
+                m.buttons.stamp_dynamic(STATE_VERSION_KEY, &drawn_from);
+                Payload::Bot(m)
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -164,8 +164,9 @@ impl<P: Platform> KenarClient<'_, P> {
     }
 }
 
-/// Posts a form to Divar's token endpoint and reads the answer. One retry on a transient error:
-/// a code is single-use, but a request that never reached Divar did not use it.
+/// Posts a form to Divar's token endpoint and reads the answer. No retry here: codes and
+/// refresh tokens are single-use, and a call that timed out may have used one; the caller
+/// answers "unavailable" and tries again later with what the store then holds.
 pub async fn token_request<H: Http>(
     http: &H,
     oauth_base: &str,

@@ -91,6 +91,16 @@ impl ButtonGrid {
         self.rows.is_empty()
     }
 
+    /// Adds `key = value` to the data of every one-tap (dynamic action) button, which Divar
+    /// hands back verbatim when it is tapped.
+    pub fn stamp_dynamic(&mut self, key: &str, value: &str) {
+        for button in self.rows.iter_mut().flat_map(|r| r.buttons.iter_mut()) {
+            if let Action::GetDynamicAction { data } = &mut button.action {
+                data.insert(key.to_string(), value.to_string());
+            }
+        }
+    }
+
     pub fn rows(&self) -> usize {
         self.rows.len()
     }

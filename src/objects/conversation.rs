@@ -10,9 +10,9 @@ use super::service_state;
 use super::sql::{migrate, Sql, StoreError};
 use super::ObjectHost;
 use crate::config::Config;
-use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem};
+use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem, STATE_VERSION_KEY};
 use crate::delivery::tokens::TokenStatus;
-use crate::delivery::{conversation_key, engine, Destination, Payload};
+use crate::delivery::{engine, Destination, Payload};
 use crate::dispatch;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
@@ -21,6 +21,15 @@ use crate::objects::person;
 use crate::platform::{ObjectClass, Objects};
 use crate::services::{Actor, Ctx, Service, ServiceId, Step};
 use crate::web::Response;
+
+/// A button drawn from an older state of its service (buttons from before versions carried
+/// none: their service judges them itself).
+fn drawn_from_older_state(data: &Map<String, Value>, version: i64) -> bool {
+    match data.get(STATE_VERSION_KEY) {
+        None => false,
+        Some(v) => v.as_str().and_then(|v| v.parse::<i64>().ok()) != Some(version),
+    }
+}
 
 /// How many of a session's items the page's list shows.
 const LIST_LIMIT: usize = 50;
@@ -209,7 +218,7 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             name,
         } => dispatch!(service, S => {
             let (_, state) = service_state::load::<_, <S as Service>::State>(h.sql(), S::ID.name())?;
-            let ctx = Ctx { cfg, now_ms: h.now_ms(), conversation_id: "", conversation_key: &conversation_key };
+            let ctx = Ctx { cfg, now_ms: h.now_ms(), conversation_id: "", conversation_key };
             S::resource(&ctx, &state, &name)
         }),
         ConversationCommand::SelfTest if cfg.selftest => {
@@ -320,13 +329,7 @@ fn view<H: ObjectHost, S: Service>(
     actor: &Actor,
 ) -> Result<Response, AppError> {
     let p = project::<S, _>(h.sql())?;
-    let key = conversation_key(conversation_id);
-    let ctx = Ctx {
-        cfg,
-        now_ms: h.now_ms(),
-        conversation_id,
-        conversation_key: &key,
-    };
+    let ctx = Ctx::new(cfg, h.now_ms(), conversation_id);
     Ok(Response::json(200, &S::view(&ctx, &p.current, actor, p.in_flight)?))
 }
 
@@ -385,13 +388,7 @@ fn admit_step<H: ObjectHost, S: Service>(h: &H, ctx: &Ctx, call: &ActCall, dest:
 }
 
 async fn act<H: ObjectHost, S: Service>(h: &H, cfg: &Config, call: ActCall<'_>) -> Result<Response, AppError> {
-    let key = conversation_key(call.conversation_id);
-    let ctx = Ctx {
-        cfg,
-        now_ms: h.now_ms(),
-        conversation_id: call.conversation_id,
-        conversation_key: &key,
-    };
+    let ctx = Ctx::new(cfg, h.now_ms(), call.conversation_id);
     let dest = Destination::User {
         conversation_id: call.conversation_id.to_string(),
         person: call.actor.person.clone(),
@@ -414,17 +411,14 @@ async fn tap<H: ObjectHost, S: Service>(
     actor: &Actor,
     data: &Map<String, Value>,
 ) -> Result<DynamicActionAnswer, AppError> {
-    let key = conversation_key(conversation_id);
-    let ctx = Ctx {
-        cfg,
-        now_ms: h.now_ms(),
-        conversation_id,
-        conversation_key: &key,
-    };
+    let ctx = Ctx::new(cfg, h.now_ms(), conversation_id);
     // A first look, to refuse a stale tap or find the answer of an earlier identical tap
     // without calling anyone.
     let plan = {
         let p = project::<S, _>(h.sql())?;
+        if drawn_from_older_state(data, p.version) {
+            return Ok(S::stale_tap());
+        }
         match S::plan_tap(&ctx, &p.projected, actor, data) {
             Ok(plan) => plan,
             Err(toast) => return Ok(toast),
@@ -451,6 +445,9 @@ async fn tap<H: ObjectHost, S: Service>(
     // Planned again: other requests may have run while we asked for the token.
     let admitted = h.sql().transaction(|| {
         let p = project::<S, _>(h.sql())?;
+        if drawn_from_older_state(data, p.version) {
+            return Ok(Err(S::stale_tap()));
+        }
         let plan = match S::plan_tap(&ctx, &p.projected, actor, data) {
             Ok(plan) => plan,
             Err(toast) => return Ok(Err(toast)),
@@ -478,3 +475,6 @@ async fn tap<H: ObjectHost, S: Service>(
     let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
     Ok(S::tapped(&ctx, &state, item.state))
 }
+
+#[cfg(test)]
+mod tests;

@@ -28,9 +28,11 @@ pub enum PersonCommand {
         #[serde(default)]
         rejected: Option<String>,
     },
+    /// Divar refused this access token for good (403, or 401 after a refresh).
     Forget {
         person: PersonKey,
         conversation_id: String,
+        refused: String,
     },
 }
 
@@ -61,9 +63,12 @@ pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Respo
         } => tokens::token(h, cfg, (&person, &conversation_id), rejected.as_deref())
             .await
             .and_then(|status| serde_json::to_value(status).map_err(|e| super::sql::StoreError(e.to_string()))),
-        PersonCommand::Forget { conversation_id, .. } => {
-            tokens::forget(h.sql(), &conversation_id).map(|()| serde_json::json!({ "forgotten": true }))
-        }
+        PersonCommand::Forget {
+            person,
+            conversation_id,
+            refused,
+        } => tokens::forget_refused(h.sql(), &sealer, (&person, &conversation_id), &refused)
+            .map(|forgotten| serde_json::json!({ "forgotten": forgotten })),
     };
     match result {
         Ok(body) => Response::json(200, &body),
@@ -119,10 +124,17 @@ pub async fn save_grant<O: Objects>(
     call(objects, person, &command).await.map(|_| ())
 }
 
-pub async fn forget<O: Objects>(objects: &O, person: &PersonKey, conversation_id: &str) -> Result<(), String> {
+/// Drops the grant whose access token Divar refused for good; a grant saved since stays.
+pub async fn forget<O: Objects>(
+    objects: &O,
+    person: &PersonKey,
+    conversation_id: &str,
+    refused: &str,
+) -> Result<(), String> {
     let command = PersonCommand::Forget {
         person: person.clone(),
         conversation_id: conversation_id.to_string(),
+        refused: refused.to_string(),
     };
     call(objects, person, &command).await.map(|_| ())
 }

@@ -56,7 +56,18 @@ pub struct Ctx<'a> {
     pub now_ms: u64,
     pub conversation_id: &'a str,
     /// The digest that names the conversation's object (and its public file links).
-    pub conversation_key: &'a str,
+    pub conversation_key: String,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(cfg: &'a Config, now_ms: u64, conversation_id: &'a str) -> Self {
+        Ctx {
+            cfg,
+            now_ms,
+            conversation_id,
+            conversation_key: crate::delivery::conversation_key(conversation_id),
+        }
+    }
 }
 
 /// Who acts. From the page: the launch session's person and side. From a tap: Divar's word.

@@ -272,11 +272,11 @@ impl Service for Visit {
         };
         let (reply, name) = match text("v") {
             // A slot that does not parse can match no slot: the model answers NoSuchSlot.
-            Some("pick") => (
-                Reply::Pick(text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)),
-                "pick",
-            ),
-            Some("decline") => (Reply::Decline, "decline"),
+            Some("pick") => {
+                let slot = text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+                (Reply::Pick(slot), format!("pick:{slot}"))
+            }
+            Some("decline") => (Reply::Decline, "decline".to_string()),
             _ => return Err(stale()),
         };
         let mut step = match reply_step(ctx, record, (proposal_id, reply, side)) {
@@ -286,8 +286,9 @@ impl Service for Visit {
         };
         step.state.post_token = step.state.post_token.or_else(|| actor.post_token.clone());
         Ok(TapPlan {
-            // Any tap answering this proposal is one answer: a second tap, or a tap on
-            // another slot while the first is on its way, finds the first.
+            // One button is one answer: a second tap of it finds the first. A tap on another
+            // button while the first is on its way is planned against the answered proposal and
+            // refused; after the first could not go (no permission yet), it is a new answer.
             idem: format!("tap:{name}:{proposal_id}"),
             step,
             open_page: DynamicActionAnswer {
@@ -352,3 +353,6 @@ impl Service for Visit {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;
