@@ -3,7 +3,11 @@
 # The budget lives here, in the repository, so raising it is a reviewed change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUDGET_KIB=300
+# 300 until the Durable Objects landed: the two object classes, their SQL storage, the outbox
+# engine, the token manager and the services registry cost ~36 KiB gzip (269.6 -> 305.7 after
+# trimming serde's internally tagged enums and JSON value round trips, which had cost 13.6).
+# Taking the module back under 300 is issue 13's work (bench/README.md has the breakdown).
+BUDGET_KIB=310
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -36,7 +36,7 @@ pub fn conversation_key(conversation_id: &str) -> String {
 
 /// Where a message goes and on whose authority.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Destination {
     /// A post's conversation, on behalf of `person`, with the grant they gave for it.
     User { conversation_id: String, person: PersonKey },
@@ -56,7 +56,7 @@ impl Destination {
 
 /// What goes out, in the shape its destination takes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "to", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Payload {
     Conversation(ConversationMessage),
     Bot(BotMessage),

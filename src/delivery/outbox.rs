@@ -99,7 +99,9 @@ pub struct Effect {
     pub service: String,
     /// The state version it was planned on; applied only on top of that version.
     pub from_version: i64,
-    pub state: serde_json::Value,
+    /// The service's state after the step, as JSON text (kept as text: it is only ever stored
+    /// and read back as the service's own type).
+    pub state: String,
 }
 
 impl Effect {
@@ -501,7 +503,7 @@ mod tests {
         let effect = Effect {
             service: "visit".into(),
             from_version: 3,
-            state: serde_json::json!({"x": 1}),
+            state: r#"{"x":1}"#.into(),
         };
         let mut with_effect = new("e1", "u1");
         with_effect.effect = Some(effect.clone());

@@ -51,7 +51,7 @@ impl Grant {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "status", content = "token", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum TokenStatus {
     Ready(String),
     /// No grant, or one Divar no longer honours: the person must consent (again).

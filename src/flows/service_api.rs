@@ -3,8 +3,6 @@
 //! the body's shape and its idempotency key once, and hands the rest to the conversation's
 //! object, where the service runs.
 
-use serde_json::Value;
-
 use crate::config::Config;
 use crate::delivery::conversation_key;
 use crate::error::{AppError, AppResult};
@@ -17,6 +15,13 @@ use crate::services::ServiceId;
 use crate::web::{Request, Response};
 
 const BODY_LIMIT: usize = 4 * 1024;
+
+/// Every service operation's body is a JSON object with the client's idempotency key.
+#[derive(serde::Deserialize)]
+struct Keyed {
+    #[serde(default)]
+    idempotency_key: Option<String>,
+}
 
 /// `GET /api/<service>`: what the page shows.
 pub async fn view<P: Platform>(p: &P, cfg: &Config, req: &Request, service: ServiceId) -> AppResult<Response> {
@@ -33,19 +38,17 @@ pub async fn view<P: Platform>(p: &P, cfg: &Config, req: &Request, service: Serv
 /// `POST /api/<service>/<op>` with a JSON object carrying `idempotency_key`.
 pub async fn act<P: Platform>(p: &P, cfg: &Config, req: &Request, service: ServiceId, op: &str) -> AppResult<Response> {
     let session = authenticate(p, cfg, req).await?;
-    let body: Value = serde_json::from_slice(json_body(req, BODY_LIMIT)?)
-        .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
-    if !body.is_object() {
-        return Err(AppError::BadRequest("the body must be a JSON object".into()));
-    }
-    let key = body
-        .get("idempotency_key")
-        .and_then(Value::as_str)
+    let raw = json_body(req, BODY_LIMIT)?;
+    let body = std::str::from_utf8(raw).map_err(|_| AppError::BadRequest("the body is not UTF-8".into()))?;
+    let keyed: Keyed = serde_json::from_str(body)
+        .map_err(|e| AppError::BadRequest(format!("the body must be a JSON object with idempotency_key: {e}")))?;
+    let key = keyed
+        .idempotency_key
         .ok_or_else(|| AppError::InvalidField {
             field: "idempotency_key".into(),
             why: "is required".into(),
         })
-        .and_then(IdempotencyKey::parse)?;
+        .and_then(|k| IdempotencyKey::parse(&k))?;
     let conversation_id = session.conversation_id()?;
     let command = ConversationCommand::Act {
         conversation_id: conversation_id.to_string(),
@@ -53,7 +56,7 @@ pub async fn act<P: Platform>(p: &P, cfg: &Config, req: &Request, service: Servi
         actor: session.actor(),
         op: op.to_string(),
         idempotency_key: key.as_str().to_string(),
-        body,
+        body: body.to_string(),
     };
     conversation::call(p.objects(), &conversation_key(conversation_id), &command).await
 }

@@ -35,7 +35,7 @@ fn drawn_from_older_state(data: &Map<String, Value>, version: i64) -> bool {
 const LIST_LIMIT: usize = 50;
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ConversationCommand {
     /// A free message from the page, posted on the person's behalf.
     Message {
@@ -60,7 +60,8 @@ pub enum ConversationCommand {
         actor: Actor,
         op: String,
         idempotency_key: String,
-        body: Value,
+        /// The page's JSON object as it came (the service reads its own fields from it).
+        body: String,
     },
     /// A one-tap button in the chat.
     Tap {
@@ -311,7 +312,7 @@ fn project<S: Service, Q: Sql>(sql: &Q) -> Result<Projection<S::State>, AppError
     let (version, current) = service_state::load::<_, S::State>(sql, S::ID.name())?;
     let pending = outbox::effect_in_flight(sql, S::ID.name())?.and_then(|i| i.effect);
     let projected = match &pending {
-        Some(effect) => serde_json::from_value(effect.state.clone()).map_err(internal)?,
+        Some(effect) => serde_json::from_str(&effect.state).map_err(internal)?,
         None => current.clone(),
     };
     Ok(Projection {
@@ -338,7 +339,7 @@ struct ActCall<'a> {
     actor: &'a Actor,
     op: &'a str,
     idempotency_key: &'a str,
-    body: &'a Value,
+    body: &'a str,
 }
 
 /// The item and effect a planned step becomes.
@@ -352,7 +353,7 @@ fn step_item<T: Serialize>(
     let effect = Effect {
         service: service.name().into(),
         from_version: version,
-        state: serde_json::to_value(&step.state).map_err(internal)?,
+        state: serde_json::to_string(&step.state).map_err(internal)?,
     };
     let new = NewItem {
         idem,

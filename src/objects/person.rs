@@ -15,7 +15,7 @@ use crate::platform::{ObjectClass, Objects};
 use crate::web::Response;
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PersonCommand {
     SaveGrant {
         person: PersonKey,

@@ -105,13 +105,8 @@ pub trait Service {
     fn view(ctx: &Ctx, state: &Self::State, actor: &Actor, in_flight: bool) -> Result<Value, AppError>;
 
     /// `POST /api/<service>/<op>`: the step it asks for, or why not.
-    fn plan(
-        ctx: &Ctx,
-        state: &Self::State,
-        actor: &Actor,
-        op: &str,
-        body: &Value,
-    ) -> Result<Step<Self::State>, AppError>;
+    fn plan(ctx: &Ctx, state: &Self::State, actor: &Actor, op: &str, body: &str)
+        -> Result<Step<Self::State>, AppError>;
 
     /// The refusal while another step of this service is still on its way.
     fn busy() -> AppError;

@@ -84,8 +84,8 @@ fn side_of(actor: &Actor) -> Result<UserSide, AppError> {
     })
 }
 
-fn field<'a, T: Deserialize<'a>>(body: &'a Value) -> Result<T, AppError> {
-    T::deserialize(body).map_err(|e| AppError::BadRequest(format!("the body does not fit: {e}")))
+fn field<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, AppError> {
+    serde_json::from_str(body).map_err(|e| AppError::BadRequest(format!("the body does not fit: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -181,7 +181,7 @@ impl Service for Visit {
         record: &VisitRecord,
         actor: &Actor,
         op: &str,
-        body: &Value,
+        body: &str,
     ) -> Result<Step<VisitRecord>, AppError> {
         let side = side_of(actor)?;
         let post_token = record.post_token.clone().or_else(|| actor.post_token.clone());
