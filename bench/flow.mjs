@@ -1,16 +1,18 @@
 #!/usr/bin/env node
-// kenar-edge: the extra latency the OAuth round trip and sending a chat message add on top of a
-// launch, per step, with the worker in Miniflare (workerd, no inspector) talking to divar-sim
-// over loopback. Client-side timings (performance.now() around fetch + body read), sequential,
-// one request in flight at a time. See bench/README.md, "Flow latency".
+// kenar-edge: the extra latency the OAuth round trip, sending a chat message and a one-tap
+// answer (dynamic action) add on top of a launch, per step, with the worker in Miniflare
+// (workerd, no inspector, wrangler.toml's Durable Objects when it declares any) talking to
+// divar-sim over loopback. Client-side timings (performance.now() around fetch + body read),
+// sequential, one request in flight at a time. See bench/README.md, "Flow latency".
 //
-//   node bench/flow.mjs                      # 200 iterations after 10 warm-up ones, ~10 s
+//   node bench/flow.mjs                      # 200 iterations after 10 warm-up ones, ~15 s
 //   node bench/flow.mjs --iterations 50 --out -
 //
 // Flags (or env): --iterations (FLOW_ITERATIONS, 200), --warmup (FLOW_WARMUP, 10), --out
 // (FLOW_OUT, default bench/results/flow-latest.md, `-` for none), --no-build (FLOW_NO_BUILD=1),
 // --max-failures (FLOW_MAX_FAILURES, 20: stop early once this many checks failed),
-// --worker-var NAME=VALUE (override a worker binding; repeatable).
+// --worker-var NAME=VALUE (override a worker binding; repeatable). FLOW_SIM_TARGET_DIR: cargo's
+// target dir for divar-sim's release build (default divar-sim/target, as `cargo build` uses).
 //
 // Every timed answer is checked (status, body, redirect, what reached the simulator); a failed
 // check is counted, its timing dropped, the rest of that iteration skipped, and the exit code
@@ -23,12 +25,11 @@ import net from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
-import { BENCH, ROOT, COMPAT_DATE, buildWorker, cli, parseDevVars } from './lib.mjs';
+import { BENCH, ROOT, buildWorker, cli, commitLabel, importMiniflare, localBindings, workerOptions } from './lib.mjs';
 
-// node_modules of the repo; BENCH_NODE_MODULES points elsewhere (e.g. another checkout's) when
-// this one's is being reinstalled.
-const NODE_MODULES = resolve(process.env.BENCH_NODE_MODULES || join(ROOT, 'node_modules'));
-const { Miniflare } = await import(join(NODE_MODULES, 'miniflare/dist/src/index.js'));
+// Miniflare from the repo's node_modules; BENCH_NODE_MODULES points elsewhere (e.g. another
+// checkout's) when this one's is being reinstalled.
+const { Miniflare, version: MINIFLARE_VERSION } = await importMiniflare();
 
 // ---- options --------------------------------------------------------------------------------
 const { argv, opt, flag } = cli();
@@ -37,7 +38,7 @@ const WARMUP = Number(opt('warmup', 'FLOW_WARMUP', '10'));
 const MAX_FAILURES = Number(opt('max-failures', 'FLOW_MAX_FAILURES', '20'));
 const OUT = opt('out', 'FLOW_OUT', join(BENCH, 'results/flow-latest.md'));
 const NO_BUILD = flag('no-build', 'FLOW_NO_BUILD');
-const SIM_TARGET = process.env.FLOW_SIM_TARGET_DIR || '/tmp/bench-sim-target';
+const SIM_TARGET = resolve(process.env.FLOW_SIM_TARGET_DIR || join(ROOT, 'divar-sim/target'));
 const SIM_BIN = join(SIM_TARGET, 'release/divar-sim');
 const REQ_TIMEOUT_MS = 15_000;
 // --worker-var NAME=VALUE (repeatable): override one of the worker's bindings, e.g. to check
@@ -52,15 +53,15 @@ for (let i = 0; i < argv.length; i++) {
 const log = (...a) => console.error('[flow]', ...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// ---- config (as bench/run.mjs: .dev.vars.example + wrangler.toml's [vars]) -----------------
-const DEV = parseDevVars(join(ROOT, '.dev.vars.example'));
+// ---- config (as bench/run.mjs: wrangler.toml's [vars], then .dev.vars.example) --------------
+const DEV = localBindings();
 const SESSION_BODY = readFileSync(join(BENCH, 'session-init.lua'), 'utf8').match(/wrk\.body = '(.*)'/)[1];
 
 // ---- processes ------------------------------------------------------------------------------
 function build() {
   if (NO_BUILD) return;
   buildWorker(log);
-  log(`cargo build --release divar-sim (CARGO_TARGET_DIR=${SIM_TARGET})`);
+  log(`cargo build --release divar-sim (CARGO_TARGET_DIR=${SIM_TARGET.replace(ROOT + '/', '')})`);
   const r = spawnSync('cargo', ['build', '--release', '--quiet', '--manifest-path', join(ROOT, 'divar-sim/Cargo.toml')], {
     cwd: ROOT,
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -134,15 +135,13 @@ async function stopSim() {
 }
 
 const runtimeLines = { count: 0, sample: '' };
+let durableObjectBindings = [];
 async function startWorker(port, simBase) {
   const base = `http://127.0.0.1:${port}`;
   const bindings = {
-    // wrangler.toml [vars] that .dev.vars does not set
-    SESSION_TTL_SECONDS: '3600',
-    SESSION_PERSIST: 'launch',
-    KENAR_API_TIMEOUT_MS: '5000',
-    OAUTH_PKCE: 'on',
     ...DEV,
+    // every launch written to KV, as in the figures measured before (wrangler.toml: on-demand)
+    SESSION_PERSIST: 'launch',
     PUBLIC_BASE_URL: base,
     KENAR_API_BASE: simBase,
     KENAR_OAUTH_BASE: simBase,
@@ -150,27 +149,20 @@ async function startWorker(port, simBase) {
     ...WORKER_VARS,
   };
   const scriptPath = join(ROOT, 'build/index.js');
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    port,
-    modules: true,
+  // No inspector; KV; wrangler.toml's Durable Objects (SQLite-backed) when it declares any; the
+  // worker reaches divar-sim on loopback through Miniflare's outbound service (see lib.mjs).
+  const options = workerOptions({
     scriptPath,
-    modulesRoot: dirname(scriptPath),
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-    compatibilityDate: COMPAT_DATE,
-    kvNamespaces: ['KENAR_KV'],
+    port,
     bindings,
-    // No inspectorPort (it slows wasm). Outbound fetch goes through Miniflare's "internet"
-    // service, whose network allow-list is ["public", "private", "240.0.0.0/4"]; "private" is a
-    // superset of "local" (127.0.0.0/8), so the worker reaches divar-sim on loopback.
-    handleRuntimeStdio(stdout, stderr) {
-      for (const s of [stdout, stderr])
-        s.on('data', (b) => {
-          runtimeLines.count += b.toString().split('\n').length - 1;
-          if (runtimeLines.sample.length < 8192) runtimeLines.sample += b.toString();
-        });
+    log,
+    onOutput(text) {
+      runtimeLines.count += text.split('\n').length - 1;
+      if (runtimeLines.sample.length < 8192) runtimeLines.sample += text;
     },
   });
+  durableObjectBindings = Object.entries(options.durableObjects ?? {}).map(([b, o]) => `${b}→${o.className}${o.useSQLite ? ' (SQLite)' : ''}`);
+  const mf = new Miniflare(options);
   const url = await mf.ready;
   return { mf, base: url.href.replace(/\/$/, ''), bindings };
 }
@@ -222,6 +214,9 @@ const STEPS = [
   ['oauth-callback', 'GET /oauth/callback?state&code → 303 (code exchange with the sim)'],
   ['msg-sent', 'POST /api/messages, granted → `sent`'],
   ['msg-refresh', 'POST /api/messages, token expired at Divar → 401, refresh, retry → `sent`'],
+  ['visit-propose', 'POST /api/visit/propose, granted → `sent` (buyer; the proposal with its buttons)'],
+  ['tap-confirm', 'POST /divar/dynamic-action, one-tap pick on that open proposal, granted → confirmed, `sent`'],
+  ['tap-repeat', 'POST /divar/dynamic-action, the same button again (already answered: a toast, nothing posted)'],
   ['sim-token-code', 'sim: POST /oauth2/token (authorization_code, PKCE), direct'],
   ['sim-send', 'sim: POST /v2/open-platform/conversations/{cid}/messages, direct'],
   ['sim-token-refresh', 'sim: POST /oauth2/token (refresh_token), direct'],
@@ -232,6 +227,8 @@ const failureSamples = [];
 let setupFailures = 0;
 // per-iteration sums, only for iterations where every step succeeded
 const perIter = [];
+// what the worker answered to the repeated tap (toast text -> count)
+const repeatToasts = new Map();
 
 async function main() {
   const t0 = Date.now();
@@ -281,6 +278,45 @@ async function main() {
     };
     let keySeq = 0;
     const newKey = () => `bench-${process.pid}-${++keySeq}`;
+    const bearer = (handle) => ({ authorization: `Bearer ${handle}` });
+
+    /** Untimed: the consent round for `userId` from the page of `handle`; the handle Divar sends back. */
+    const grantVia = async (handle, userId) => {
+      const st = await timed(`${W}/api/oauth/start`, { method: 'POST', headers: bearer(handle) });
+      check(st.status === 200 && typeof st.json?.authorize_url === 'string', `oauth/start ${short(st)}`);
+      const au = new URL(st.json.authorize_url);
+      check((await timed(au.href)).status === 200, 'consent page');
+      const pending = await control('GET', '/_sim/oauth/authorizations?status=pending');
+      const auth = pending.json.authorizations.find((a) => a.state === au.searchParams.get('state'));
+      check(auth, 'no pending authorization for our state');
+      const ok = await control('POST', `/_sim/oauth/authorizations/${encodeURIComponent(auth.id)}/approve`, { user_id: userId });
+      check(ok.status === 200, `approve ${short(ok)}`);
+      const cb = await timed(ok.json.redirect_url);
+      const loc = cb.headers.get('location') || '';
+      check(cb.status === 303 && loc.startsWith(prefix) && loc.endsWith('&oauth=granted'), `callback ${cb.status} location ${loc.replace(/#h=[^&]+/, '#h=<handle>')}`);
+      return decodeURIComponent(loc.slice(prefix.length).split('&')[0]);
+    };
+    const launchVia = async (cid, side) => {
+      const l = await control('POST', `/_sim/chats/${encodeURIComponent(cid)}/launch`, { side });
+      check(l.status === 200 && l.json.status === 200 && l.json.url?.startsWith(prefix), `launch ${side} ${short(l)}`);
+      return decodeURIComponent(l.json.url.slice(prefix.length).split('&')[0]);
+    };
+
+    // The one-tap answer needs an open proposal each time (a tap confirms it, after which the
+    // button is spent) and grants on both sides (the proposer's to post the proposal, the
+    // tapper's to post the confirmation). One chat for it, set up here, untimed: the buyer
+    // proposes every iteration (allowed once the previous proposal is confirmed) and the seller
+    // taps the first time slot on the posted message, then taps the same button again.
+    const visit = await (async () => {
+      const chat = await control('POST', '/_sim/chats', {});
+      check(chat.status === 200, `POST /_sim/chats ${short(chat)}`);
+      const { conversation_id: cid, post_token: postToken, seller_user_id: seller, buyer_user_id: buyer } = chat.json;
+      const buyerHandle = await grantVia(await launchVia(cid, 'buyer'), buyer);
+      await grantVia(await launchVia(cid, 'seller'), seller);
+      return { cid, postToken, seller, buyerHandle };
+    })();
+    log(`visit chat ${visit.cid}: buyer and seller granted`);
+    const dynamicAction = (body) => postJson(`${W}/divar/dynamic-action`, body, { authorization: DEV.DIVAR_IDENTIFICATION_KEY });
 
     const total = WARMUP + ITERATIONS;
     let failed = 0;
@@ -392,7 +428,54 @@ async function main() {
         check((await tokenCount(seller)) === tokens3 + 1, 'the expired path did not refresh exactly once');
         time(step, m3);
 
-        // 8. divar-sim's share, measured directly: the same code exchange, send and refresh
+        // 8. the visit chat: the buyer proposes (granted), the seller answers with one tap
+        step = 'setup';
+        await bumpLastReq();
+        step = 'visit-propose';
+        const now = Math.floor(Date.now() / 1000);
+        const vp = await postJson(`${W}/api/visit/propose`, { slots: [now + 86_400, now + 2 * 86_400], note: '', idempotency_key: newKey() },
+          bearer(visit.buyerHandle));
+        check(vp.status === 200 && vp.json?.delivery === 'sent' && typeof vp.json?.proposal?.id === 'string', `visit/propose ${short(vp)}`);
+        const sendsP = await simRequests('conversation_send');
+        check(sendsP.length === 1 && sendsP[0].status === 200 && sendsP[0].valid, `sim saw ${JSON.stringify(sendsP.map((x) => x.status))} for the proposal`);
+        time(step, vp);
+
+        // untimed: the posted message's receiver button for the first slot, as Divar holds it,
+        // and the body Divar sends when the seller taps it (divar-sim's webhooks::dynamic_action)
+        step = 'setup';
+        const pid = vp.json.proposal.id;
+        const listed = await control('GET', `/_sim/conversations/${encodeURIComponent(visit.cid)}/messages`);
+        check(listed.status === 200, `messages ${short(listed)}`);
+        const pickData = listed.json.messages
+          .map((m) => m.receiver_buttons?.rows?.[0]?.buttons?.[0]?.action?.get_dynamic_action?.data)
+          .findLast((d) => d?.p === pid);
+        check(pickData, `no one-tap button for proposal ${pid} in the chat`);
+        const tapBody = {
+          touchpoint: 'CHAT', post_token: visit.postToken, conversation_id: visit.cid,
+          user_side: 'SUPPLY', extra_data: pickData, user_id: visit.seller,
+        };
+        await bumpLastReq();
+
+        step = 'tap-confirm';
+        const tc1 = await dynamicAction(tapBody);
+        check(tc1.status === 200 && typeof tc1.json?.text_message === 'string' && tc1.json.text_message.startsWith('✅') && !tc1.json.action,
+          `tap (confirm) ${short(tc1)}`);
+        const sendsT = await simRequests('conversation_send');
+        check(sendsT.length === 1 && sendsT[0].status === 200 && sendsT[0].valid && String(sendsT[0].request_body?.message ?? '').startsWith('✅'),
+          `sim saw ${JSON.stringify(sendsT.map((x) => [x.status, x.valid, String(x.request_body?.message ?? '').slice(0, 20)]))} for the confirmation`);
+        time(step, tc1);
+
+        step = 'setup';
+        await bumpLastReq();
+        step = 'tap-repeat';
+        const tc2 = await dynamicAction(tapBody);
+        check(tc2.status === 200 && typeof tc2.json?.text_message === 'string' && !tc2.json.action, `tap (repeat) ${short(tc2)}`);
+        const sendsR = await simRequests('conversation_send');
+        check(sendsR.length === 0, `a repeated tap posted ${sendsR.length} message(s)`);
+        time(step, tc2);
+        if (record) repeatToasts.set(tc2.json.text_message, (repeatToasts.get(tc2.json.text_message) ?? 0) + 1);
+
+        // 9. divar-sim's share, measured directly: the same code exchange, send and refresh
         step = 'sim-token-code';
         const verifier = randomBytes(32).toString('base64url');
         const challenge = createHash('sha256').update(verifier).digest('base64url');
@@ -466,14 +549,24 @@ function report({ t0 }) {
   const sum = (keys) => stats(perIter.map((g) => keys.reduce((a, k) => a + g[k], 0)));
   const diff = (k, minus) => stats(perIter.map((g) => g[k] - minus.reduce((a, [m, f]) => a + f * g[m], 0)));
   const totalFailures = setupFailures + Object.values(failures).reduce((a, b) => a + b, 0);
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
-  const mfVersion = JSON.parse(readFileSync(join(NODE_MODULES, 'miniflare/package.json'), 'utf8')).version;
+  const commit = commitLabel();
   const L = [];
   L.push(`# kenar-edge flow latency — ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}`, '');
-  L.push(`Commit ${commit}; \`build/\` in Miniflare ${mfVersion} (workerd, no inspector, local KV) against divar-sim ` +
+  const storage = durableObjectBindings.length ? `local KV, Durable Objects ${durableObjectBindings.join(', ')}` : 'local KV, no Durable Objects';
+  L.push(`Commit ${commit}; \`build/\` in Miniflare ${MINIFLARE_VERSION} (workerd, no inspector, ${storage}) against divar-sim ` +
     `(release build) on loopback; ${ITERATIONS} iterations after ${WARMUP} warm-up, one request in flight; client-side ` +
     `times (fetch to last body byte, keep-alive) in ms; ${cpus().length} CPUs, node ${process.version}. Each iteration ` +
-    'runs every step once, in the order below, on a fresh chat; a failed check drops the whole iteration.', '');
+    'runs every step once, in the order below, on a fresh chat (the visit steps on one chat set up before the loop, ' +
+    'a fresh proposal each iteration); a failed check drops the whole iteration.', '');
+  const headline = [
+    ['session-init', 'session-init'],
+    ['tap-confirm', 'one-tap answer, confirms an open proposal (granted, posts the confirmation)'],
+    ['tap-repeat', 'one-tap answer, repeated on the answered proposal (nothing posted)'],
+    ['msg-sent', 'message send, granted'],
+  ];
+  L.push('| headline (ms) | p50 | p99 |', '|---|---:|---:|');
+  for (const [k, label] of headline) L.push(`| ${label} | ${f2(st[k].p50)} | ${f2(st[k].p99)} |`);
+  L.push('');
   L.push('| step | n | p50 | p95 | p99 | mean | failures |', '|---|---:|---:|---:|---:|---:|---:|');
   for (const [k, label] of STEPS) {
     const s = st[k];
@@ -490,6 +583,9 @@ function report({ t0 }) {
     ['Sending, token expired at Divar: messages POST', st['msg-refresh']],
     ['  worker\'s own share: − (2 × sim send + sim refresh)', diff('msg-refresh', [['sim-send', 2], ['sim-token-refresh', 1]])],
     ['The page\'s whole first send (no grant → start → callback → send), worker time', sum(['msg-consent', 'oauth-start', 'oauth-callback', 'msg-sent'])],
+    ['One-tap answer confirming a proposal (dynamic action, granted)', st['tap-confirm']],
+    ['  worker\'s own share: − sim send', diff('tap-confirm', [['sim-send', 1]])],
+    ['One-tap answer repeated on the answered proposal', st['tap-repeat']],
   ];
   L.push('## Extra latency relative to session-init', '');
   L.push(`Session-init alone: p50 ${f2(base.p50)} / p95 ${f2(base.p95)} / p99 ${f2(base.p99)} ms. Rows are per-iteration sums/differences ` +
@@ -506,7 +602,11 @@ function report({ t0 }) {
     L.push('');
   } else {
     L.push('All checks passed: every status, body, redirect and handle as expected; every send reached the sim once ' +
-      '(the expired path: 401, one refresh, 200); every worker call passed the sim\'s OpenAPI checks.', '');
+      '(the expired path: 401, one refresh, 200; a confirming tap: one confirmation; a repeated tap: none); every worker ' +
+      'call passed the sim\'s OpenAPI checks.', '');
+  }
+  if (repeatToasts.size) {
+    L.push(`The repeated tap answered: ${[...repeatToasts].map(([t, n]) => `"${t}" ×${n}`).join('; ')}.`, '');
   }
   L.push(`Worker console lines drained: ${runtimeLines.count}. Wall time ${Math.round((Date.now() - t0) / 1000)} s.`, '');
   const md = L.join('\n');

@@ -5,7 +5,7 @@
 //
 //   node bench/run.mjs                       # defaults: 4 rounds x 5 s, c=1 and c=16, ~3 min
 //   node bench/run.mjs --duration 3 --rounds 2 --conns 1,16 --routes session-init,healthz
-//   node bench/run.mjs --no-build --rust-dir /tmp/other/build --variant name=/path/to/build
+//   node bench/run.mjs --no-build --rust-dir ../other-checkout/build --variant name=../variant/build
 //   node bench/run.mjs --out -                # print the Markdown only, write no file
 //
 // Every flag can also be given as an env var: BENCH_DURATION, BENCH_ROUNDS, BENCH_CONNS,
@@ -18,9 +18,9 @@ import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import { BENCH, ROOT, COMPAT_DATE, buildWorker, cli, parseDevVars } from './lib.mjs';
+import { BENCH, ROOT, COMPAT_DATE, NODE_MODULES, buildWorker, cli, commitLabel, importMiniflare, localBindings, workerOptions } from './lib.mjs';
 
-const { Miniflare } = await import(join(ROOT, 'node_modules/miniflare/dist/src/index.js'));
+const { Miniflare, version: MINIFLARE_VERSION } = await importMiniflare();
 
 // ---- options ------------------------------------------------------------------------------
 const { argv, opt, flag } = cli();
@@ -39,13 +39,8 @@ const OUT = opt('out', 'BENCH_OUT', join(BENCH, 'results/latest.md'));
 const NO_BUILD = flag('no-build', 'BENCH_NO_BUILD');
 const SKIP_DRY_RUN = flag('no-dry-run', 'BENCH_NO_DRY_RUN');
 
-// ---- config: the bindings the Rust worker reads, from .dev.vars.example ---------------------
-const BINDINGS = {
-  // [vars] of wrangler.toml that .dev.vars does not set
-  SESSION_TTL_SECONDS: '3600',
-  SESSION_PERSIST: 'launch',
-  ...parseDevVars(join(ROOT, '.dev.vars.example')),
-};
+// ---- config: the bindings the Rust worker reads: wrangler.toml's [vars], .dev.vars.example ---
+const BINDINGS = localBindings();
 // --persist on-demand: no KV write at launch (both workers honour SESSION_PERSIST), which takes
 // Miniflare's KV simulator, the dominant and drifting cost of session-init, out of the measure.
 const PERSIST = opt('persist', 'BENCH_PERSIST', 'launch');
@@ -63,34 +58,27 @@ const runtimeLines = { count: 0 };
 async function startWorker(name, scriptPath) {
   let startupLog = '';
   if (!existsSync(scriptPath)) throw new Error(`${name}: ${scriptPath} does not exist`);
-  const mf = new Miniflare({
-    host: '127.0.0.1',
-    port: 0, // a free port, chosen by the OS
-    modules: true,
+  // A free port chosen by the OS; no inspector; wrangler.toml's Durable Objects for the Rust
+  // worker and variants (the JS worker has none); console output drained (counted, not printed).
+  const options = workerOptions({
     scriptPath,
-    modulesRoot: dirname(scriptPath),
-    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
-    compatibilityDate: COMPAT_DATE,
-    kvNamespaces: ['KENAR_KV'],
+    port: 0,
     bindings: BINDINGS,
-    // No inspectorPort: the inspector slows wasm (see /work/shared/TOOLCHAIN.md).
-    // Worker console output is drained here (counted, not printed) so that writing a log line
-    // per request to a terminal is not part of what is measured.
-    handleRuntimeStdio(stdout, stderr) {
-      for (const s of [stdout, stderr])
-        s.on('data', (b) => {
-          runtimeLines.count += b.toString().split('\n').length - 1;
-          if (startupLog.length < 8192) startupLog += b.toString();
-        });
+    durableObjects: name !== 'js',
+    log: (m) => log(`${name}: ${m}`),
+    onOutput(text) {
+      runtimeLines.count += text.split('\n').length - 1;
+      if (startupLog.length < 8192) startupLog += text;
     },
   });
+  const mf = new Miniflare(options);
   let url;
   try {
     url = await mf.ready;
   } catch (e) {
     throw new Error(`${name} (${scriptPath}) did not start: ${e.message}\n${startupLog}`);
   }
-  return { name, mf, url: url.href.replace(/\/$/, ''), scriptPath };
+  return { name, mf, url: url.href.replace(/\/$/, ''), scriptPath, durableObjects: Object.keys(options.durableObjects ?? {}) };
 }
 
 // ---- correctness checks before timing -------------------------------------------------------
@@ -198,7 +186,7 @@ function sizes(dir) {
   try {
     writeFileSync(join(tmp, 'wrangler.toml'),
       `name = "kenar-edge-bench"\nmain = "${join(dir, 'index.js')}"\ncompatibility_date = "${COMPAT_DATE}"\n`);
-    const r = spawnSync(join(ROOT, 'node_modules/.bin/wrangler'), ['deploy', '--dry-run', '--outdir', join(tmp, 'dist')], {
+    const r = spawnSync(join(NODE_MODULES, '.bin/wrangler'), ['deploy', '--dry-run', '--outdir', join(tmp, 'dist')], {
       cwd: tmp,
       encoding: 'utf8',
       timeout: 60_000,
@@ -273,10 +261,10 @@ async function main() {
     const sz = sizes(RUST_DIR);
     const lines = [];
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim();
+    const commit = commitLabel();
     lines.push(`# kenar-edge benchmark — ${now}`, '');
     lines.push(`Commit ${commit}; Rust worker from \`${RUST_DIR.replace(ROOT + '/', '')}\`; Miniflare ` +
-      `${JSON.parse(readFileSync(join(ROOT, 'node_modules/miniflare/package.json'), 'utf8')).version} (workerd, no inspector); ` +
+      `${MINIFLARE_VERSION} (workerd, no inspector${workers.some((w) => w.durableObjects.length) ? ', Durable Objects from wrangler.toml' : ''}); ` +
       `SESSION_PERSIST=${PERSIST}; wrk -t${THREADS} --latency; ${ROUNDS} interleaved rounds (ABBA) × ${DURATION} s per cell after a ${WARMUP} s warm-up; ` +
       `${cpus().length} CPUs, node ${process.version}. Figures are medians over rounds; ratio columns are the median of ` +
       `the per-round paired ratios [min–max].`, '');

@@ -238,7 +238,7 @@ export async function startSim({ appBase, vars = devVars(), args = [], timeoutMs
  *   testScheduled        pass --test-scheduled, so GET /__scheduled runs the cron handler
  *                        (see runScheduled)
  *   timeoutMs            how long to wait for GET /healthz → 200 (default 60 s)
- * Returns { base, port, inspectorPort, persistTo, vars, proc, log(), stop(opts), restart() }.
+ * Returns { base, port, inspectorPort, persistTo, vars, proc, log(), stop(opts), restart({ whileDown }) }.
  */
 export async function startWorker({
   port,
@@ -312,10 +312,15 @@ export async function startWorker({
       if (worker.proc) await worker.proc.stop();
       if (clean && ownDir) rmSync(persistTo, { recursive: true, force: true });
     },
-    /** Stop and start again on the same port and the same --persist-to directory. */
-    async restart() {
+    /**
+     * Stop and start again on the same port and the same --persist-to directory.
+     * `whileDown` (optional): an async function awaited while no worker runs (e.g. to change
+     * the simulator's faults, or to check that nothing reaches it meanwhile).
+     */
+    async restart({ whileDown } = {}) {
       await worker.proc.stop();
       await waitPortFree(port);
+      if (whileDown) await whileDown();
       return worker.start();
     },
   };
@@ -461,6 +466,86 @@ export async function launchViaSim(sim, { side = 'seller', version = 2, extra_da
   const launch = l.body;
   if (launch.status !== 200 || !launch.url) throw new Error(`launch failed: ${JSON.stringify(launch)}`);
   return { chat, launch, url: launch.url, handle: handleFromUrl(launch.url) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling, consent and the simulator's observables (shared by tests that count what reached Divar)
+
+/** Polls `check` (sync or async) until it returns truthy or `timeoutMs` passed; resolves to whether it held. */
+export async function pollUntil(check, { timeoutMs = 10_000, everyMs = 250 } = {}) {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > until) return false;
+    await sleep(everyMs);
+  }
+}
+
+/**
+ * The whole OAuth consent round over HTTP, as Divar's user `user_id`: POST /api/oauth/start
+ * with `handle`, open the sim's consent page, approve through the control API, follow the
+ * redirect to the worker's callback. Returns the handle the callback sends back (#h=…); throws
+ * unless the outcome is `granted`.
+ */
+export async function grantViaSim(worker, sim, handle, user_id) {
+  const start = await jsonCall(`${worker.base}/api/oauth/start`, { method: 'POST', headers: { authorization: `Bearer ${handle}` } });
+  if (start.status !== 200) throw new Error(`POST /api/oauth/start: ${start.status} ${start.text}`);
+  const url = new URL(start.body.authorize_url);
+  const page = await fetch(url, { redirect: 'manual' });
+  await page.arrayBuffer();
+  if (page.status !== 200) throw new Error(`consent page: ${page.status}`);
+  const pending = await sim.control('GET', '/_sim/oauth/authorizations?status=pending');
+  const auth = pending.body.authorizations.find((a) => a.state === url.searchParams.get('state'));
+  if (!auth) throw new Error('no pending authorization for our state');
+  const d = await sim.control('POST', `/_sim/oauth/authorizations/${encodeURIComponent(auth.id)}/approve`, user_id ? { user_id } : {});
+  if (d.status !== 200) throw new Error(`approve: ${d.status} ${d.text}`);
+  const cb = await jsonCall(d.body.redirect_url, {});
+  const location = cb.headers.get('location') || '';
+  const frag = new URLSearchParams(location.split('#')[1] || '');
+  if (cb.status !== 303 || frag.get('oauth') !== 'granted' || !frag.get('h')) {
+    throw new Error(`callback: ${cb.status} ${location} ${cb.text}`);
+  }
+  return frag.get('h');
+}
+
+/** The messages the sim holds for a conversation, oldest first. */
+export async function simMessages(sim, conversationId) {
+  const r = await sim.control('GET', `/_sim/conversations/${encodeURIComponent(conversationId)}/messages`);
+  if (r.status !== 200) throw new Error(`sim messages: ${r.status} ${r.text}`);
+  return r.body.messages;
+}
+
+/**
+ * The Kenar API calls the sim logged (not token-endpoint calls), optionally of one endpoint
+ * (`conversation_send`, …), after log id `since`, whose path names `conversationId`.
+ */
+export async function simRequests(sim, { since = 0, endpoint, conversationId } = {}) {
+  const q = new URLSearchParams({ since: String(since) });
+  if (endpoint) q.set('endpoint', endpoint);
+  const r = await sim.control('GET', `/_sim/requests?${q}`);
+  if (r.status !== 200) throw new Error(`sim requests: ${r.status} ${r.text}`);
+  return r.body.requests.filter((x) => x.id > since && (!conversationId || x.path.includes(encodeURIComponent(conversationId)) || x.path.includes(conversationId)));
+}
+
+/** Adds a fault rule (see divar-sim/README.md, "Faults"); returns the rule ({ id, … }). */
+export async function addFault(sim, spec) {
+  const r = await sim.control('POST', '/_sim/faults', spec);
+  if (r.status !== 200) throw new Error(`POST /_sim/faults: ${r.status} ${r.text}`);
+  return r.body.fault;
+}
+
+/** Removes the fault rules of one endpoint (every rule without one). */
+export async function clearFaults(sim, endpoint) {
+  const r = await sim.control('DELETE', endpoint ? `/_sim/faults?endpoint=${encodeURIComponent(endpoint)}` : '/_sim/faults');
+  if (r.status !== 200) throw new Error(`DELETE /_sim/faults: ${r.status} ${r.text}`);
+  return r.body.cleared;
+}
+
+/** How many calls a fault rule has hit so far (null once the rule is gone). */
+export async function faultHits(sim, ruleId) {
+  const r = await sim.control('GET', '/_sim/faults');
+  const rule = r.body.faults.find((f) => f.id === ruleId);
+  return rule ? rule.hits : null;
 }
 
 /** tests/artifacts/<name>, with the directory created. */
