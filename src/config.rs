@@ -176,31 +176,25 @@ impl Config {
             }
         };
 
-        let api_timeout_ms = match get("KENAR_API_TIMEOUT_MS") {
-            None => crate::kenar::client::CALL_TIMEOUT_MS,
-            Some(raw) => raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|ms| (100..=30_000).contains(ms))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "KENAR_API_TIMEOUT_MS",
-                    why: "must be 100 to 30000 milliseconds".into(),
-                })?,
+        // Milliseconds within bounds, or the default when unset.
+        let millis = |name: &'static str, default: u64, (min, max): (u64, u64)| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (min..=max).contains(ms))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        name,
+                        why: format!("must be {min} to {max} milliseconds"),
+                    }),
+            }
         };
-
-        let retry_base_ms = match get("KENAR_RETRY_BASE_MS") {
-            None => DEFAULT_RETRY_BASE_MS,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|ms| (100..=600_000).contains(ms))
-                .ok_or_else(|| ConfigError::Invalid {
-                    name: "KENAR_RETRY_BASE_MS",
-                    why: "must be 100 to 600000 milliseconds".into(),
-                })?,
-        };
+        let default_timeout = u64::from(crate::kenar::client::CALL_TIMEOUT_MS);
+        // At most 30 000, so it fits a u32.
+        let api_timeout_ms = millis("KENAR_API_TIMEOUT_MS", default_timeout, (100, 30_000))? as u32;
+        let retry_base_ms = millis("KENAR_RETRY_BASE_MS", DEFAULT_RETRY_BASE_MS, (100, 600_000))?;
         let selftest = match get("KENAR_SELFTEST").as_deref().map(str::trim) {
             None | Some("off") => false,
             Some("on") => true,

@@ -72,6 +72,16 @@ impl Visit {
     }
 }
 
+/// Both sides granted, and the buyer's proposal (its first send answered 200) in the chat.
+fn granted_proposal() -> (Visit, String) {
+    let v = visit();
+    v.chat.grant("u-1");
+    v.chat.grant("u-2");
+    v.ok(1);
+    let id = v.propose("prop-0001");
+    (v, id)
+}
+
 fn toast(answer: &Value) -> &str {
     answer["text_message"].as_str().unwrap_or("")
 }
@@ -159,11 +169,7 @@ fn propose_then_answer_confirms_and_serves_the_calendar_file() {
 
 #[test]
 fn only_the_other_side_answers_and_only_the_proposer_cancels() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
-    let id = v.propose("prop-0001");
+    let (v, id) = granted_proposal();
     let own = v.answer(&v.buyer, &id, 0, "answer-0001");
     assert_eq!(own.status, 422);
     assert!(own.json_body()["message"].as_str().unwrap_or("").contains("other side"));
@@ -240,11 +246,7 @@ fn answer_from_the_page_decline_and_cancel() {
 
 #[test]
 fn a_second_answer_while_the_first_is_on_its_way_is_refused() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
-    let id = v.propose("prop-0001");
+    let (v, id) = granted_proposal();
     for _ in 0..3 {
         v.chat.http().route(SEND, 500, "{}");
     }
@@ -389,11 +391,7 @@ fn a_tap_without_permission_opens_the_page() {
 
 #[test]
 fn the_same_tap_twice_sends_once() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
-    let id = v.propose("prop-0001");
+    let (v, id) = granted_proposal();
     // The first tap's send fails for good: the proposal stays open, and the second tap of the
     // same button finds the first instead of sending again.
     v.chat.http().route(SEND, 412, r#"{"code":9}"#);
@@ -411,11 +409,7 @@ fn the_same_tap_twice_sends_once() {
     assert_eq!(v.chat.sends().len(), 2);
 
     // While an answer is on its way, a second tap sends nothing either.
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
-    let id = v.propose("prop-0001");
+    let (v, id) = granted_proposal();
     for _ in 0..3 {
         v.chat.http().route(SEND, 500, "{}");
     }
@@ -432,11 +426,7 @@ fn the_same_tap_twice_sends_once() {
 
 #[test]
 fn stale_and_unknown_buttons_toast_and_send_nothing() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
-    let id = v.propose("prop-0001");
+    let (v, id) = granted_proposal();
     v.ok(1);
     assert_eq!(
         toast(&v.tap(json!({"svc": "visit", "v": "pick", "p": "old-proposal", "s": "0"}))),
@@ -594,11 +584,7 @@ fn after_a_tap_that_needed_permission_another_slot_can_be_tapped() {
 
 #[test]
 fn a_button_drawn_from_an_older_state_is_stale_whatever_it_says() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
-    let id = v.propose("prop-0001");
+    let (v, id) = granted_proposal();
     let sends = v.chat.sends().len();
     // The proposal's buttons were drawn from version 1; version 0 never had them.
     let forged = v.tap(json!({"svc": "visit", "v": "pick", "p": id, "s": "0", "sv": "0"}));
