@@ -17,6 +17,7 @@ pub enum Route {
     OAuthCallback,
     Messages,
     DynamicAction,
+    Events,
     /// `GET /api/<service>`.
     ServiceView(ServiceId),
     /// `POST /api/<service>/<op>`; the op is the path's last segment.
@@ -37,6 +38,7 @@ impl Route {
             "/oauth/callback" => Route::OAuthCallback,
             "/api/messages" => Route::Messages,
             "/divar/dynamic-action" => Route::DynamicAction,
+            "/divar/events" => Route::Events,
             "/_selftest/storage" => Route::SelfTest,
             p if p.starts_with("/ics/") => Route::Calendar,
             "/return" => Route::ReturnToDivar,
@@ -58,9 +60,12 @@ impl Route {
 
     fn allowed(self) -> &'static str {
         match self {
-            Route::SessionInit | Route::OAuthStart | Route::DynamicAction | Route::ServiceAct(_) | Route::SelfTest => {
-                "POST"
-            }
+            Route::SessionInit
+            | Route::OAuthStart
+            | Route::DynamicAction
+            | Route::Events
+            | Route::ServiceAct(_)
+            | Route::SelfTest => "POST",
             Route::Messages => "GET, POST",
             Route::Health
             | Route::Session
@@ -124,6 +129,7 @@ async fn dispatch<P: Platform>(
         Route::Messages if req.method == Method::Post => flows::messaging::submit(p, cfg, req).await,
         Route::Messages => flows::messaging::list(p, cfg, req).await,
         Route::DynamicAction => flows::dynamic_action::handle(p, cfg, req).await,
+        Route::Events => flows::events::handle(p, cfg, req).await,
         Route::ServiceView(service) => flows::service_api::view(p, cfg, req, service).await,
         Route::ServiceAct(service) => {
             let op = req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("");

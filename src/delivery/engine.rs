@@ -158,8 +158,10 @@ pub async fn pump<H: ObjectHost>(
     Ok(tried)
 }
 
-/// How soon an item that is pending but carried by no request is picked up by the alarm.
-pub const PENDING_GRACE_MS: u64 = 1_000;
+/// How soon the alarm picks up a lane whose head is pending with no request carrying it (a
+/// reply queued for an event, or a request that died before sending): at once. Items behind
+/// a head that is being sent are not counted; the sender carries on with them.
+pub const PENDING_GRACE_MS: u64 = 0;
 
 /// Every lane with something ready (the alarm's work), then the next time to wake, if any.
 pub async fn pump_all<H: ObjectHost>(

@@ -105,21 +105,23 @@ pub struct Effect {
 }
 
 impl Effect {
-    /// The message as it goes out: its one-tap buttons stamped with the state version this
-    /// effect creates. Stamped at sending, so the stored item (and its fingerprint) is what the
+    /// The message as it goes out: its service's one-tap buttons stamped with the state version
+    /// this effect creates (buttons of other services in it are theirs to judge). Stamped at sending, so the stored item (and its fingerprint) is what the
     /// service planned.
     pub fn stamp(&self, payload: &Payload) -> Payload {
         let drawn_from = (self.from_version + 1).to_string();
         match payload {
             Payload::Conversation(m) => {
                 let mut m = m.clone();
-                m.sender_buttons.stamp_dynamic(STATE_VERSION_KEY, &drawn_from);
-                m.receiver_buttons.stamp_dynamic(STATE_VERSION_KEY, &drawn_from);
+                m.sender_buttons
+                    .stamp_dynamic(&self.service, STATE_VERSION_KEY, &drawn_from);
+                m.receiver_buttons
+                    .stamp_dynamic(&self.service, STATE_VERSION_KEY, &drawn_from);
                 Payload::Conversation(m)
             }
             Payload::Bot(m) => {
                 let mut m = m.clone();
-                m.buttons.stamp_dynamic(STATE_VERSION_KEY, &drawn_from);
+                m.buttons.stamp_dynamic(&self.service, STATE_VERSION_KEY, &drawn_from);
                 Payload::Bot(m)
             }
         }

@@ -104,6 +104,16 @@ pub fn forget_refused<S: Sql>(
     })
 }
 
+/// Every grant of the person: they revoked the app's access at Divar.
+pub fn forget_all<S: Sql>(s: &S) -> Result<usize, StoreError> {
+    let n = s
+        .scalar("SELECT COUNT(*) FROM grants", &[])?
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0);
+    s.exec("DELETE FROM grants", &[])?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 pub fn forget<S: Sql>(s: &S, conversation_id: &str) -> Result<(), StoreError> {
     s.exec(
         "DELETE FROM grants WHERE grant_id = ?",

@@ -4,12 +4,13 @@
 
 use crate::config::Config;
 use crate::delivery::{conversation_key, PersonKey};
+use crate::dispatch;
 use crate::error::AppResult;
 use crate::flows::divar_auth::authenticated_json_body;
 use crate::kenar::dynamic_action::{parse_dynamic_action, DynamicActionAnswer};
 use crate::objects::conversation::{self, ConversationCommand};
 use crate::platform::Platform;
-use crate::services::{Actor, ServiceId};
+use crate::services::{Actor, ConversationKind, Service, ServiceId};
 use crate::web::{Request, Response};
 
 const BODY_LIMIT: usize = 16 * 1024;
@@ -23,15 +24,18 @@ pub async fn handle<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
     else {
         return Ok(Response::json(200, &DynamicActionAnswer::toast(UNKNOWN_TOAST)));
     };
-    // Without a user id we cannot know whose permission to post with: the page asks.
-    let Some(user_id) = tap.user_id.as_deref() else {
-        return Ok(Response::json(200, &DynamicActionAnswer::toast(OPEN_PAGE_TOAST)));
+    let person = match (tap.user_id.as_deref(), dispatch!(service, S => S::KIND)) {
+        (Some(user_id), _) => PersonKey::of_user(user_id),
+        // The bot posts with the app's key, on nobody's behalf: its chat stands in.
+        (None, ConversationKind::Bot) => PersonKey::of_session(&format!("bot:{conversation_id}")),
+        // Without a user id we cannot know whose permission to post with: the page asks.
+        (None, ConversationKind::Post) => return Ok(Response::json(200, &DynamicActionAnswer::toast(OPEN_PAGE_TOAST))),
     };
     let command = ConversationCommand::Tap {
         conversation_id: conversation_id.to_string(),
         service,
         actor: Actor {
-            person: PersonKey::of_user(user_id),
+            person,
             side: tap.user_side,
             session: None,
             post_token: tap.post_token.clone(),

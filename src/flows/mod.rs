@@ -4,6 +4,7 @@
 
 pub mod divar_auth;
 pub mod dynamic_action;
+pub mod events;
 pub mod launch;
 pub mod messaging;
 pub mod oauth;

@@ -91,12 +91,14 @@ impl ButtonGrid {
         self.rows.is_empty()
     }
 
-    /// Adds `key = value` to the data of every one-tap (dynamic action) button, which Divar
-    /// hands back verbatim when it is tapped.
-    pub fn stamp_dynamic(&mut self, key: &str, value: &str) {
+    /// Adds `key = value` to the data of every one-tap (dynamic action) button of `service`
+    /// (its data's `svc`), which Divar hands back verbatim when it is tapped.
+    pub fn stamp_dynamic(&mut self, service: &str, key: &str, value: &str) {
         for button in self.rows.iter_mut().flat_map(|r| r.buttons.iter_mut()) {
             if let Action::GetDynamicAction { data } = &mut button.action {
-                data.insert(key.to_string(), value.to_string());
+                if data.get("svc").map(String::as_str) == Some(service) {
+                    data.insert(key.to_string(), value.to_string());
+                }
             }
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod dynamic_action;
+pub mod events;
 pub mod launch;
 pub mod message;
 pub mod oauth;

@@ -19,7 +19,7 @@ use crate::kenar::dynamic_action::DynamicActionAnswer;
 use crate::kenar::message::ConversationMessage;
 use crate::objects::person;
 use crate::platform::{ObjectClass, Objects};
-use crate::services::{Actor, Ctx, Service, ServiceId, Step};
+use crate::services::{Actor, ConversationKind, Ctx, Incoming, Service, ServiceId, Step};
 use crate::web::Response;
 
 /// A button drawn from an older state of its service (buttons from before versions carried
@@ -47,6 +47,14 @@ pub enum ConversationCommand {
     },
     /// The page's list of what its session sent.
     Items { session: String },
+    /// A message Divar delivered as an event: in the app's bot chat, or in a post's chat the
+    /// app subscribed to. `from_bot` marks the app's own messages coming back.
+    Incoming {
+        conversation_id: String,
+        bot: bool,
+        from_bot: bool,
+        message: Incoming,
+    },
     /// `GET /api/<service>`.
     View {
         conversation_id: String,
@@ -80,7 +88,13 @@ pub enum ConversationCommand {
     SelfTest,
 }
 
-pub const SCHEMA_ALL: [&[&str]; 2] = [outbox::SCHEMA, service_state::SCHEMA];
+/// Divar's deliveries already handled, by message id: a repeated, reordered or concurrent
+/// delivery of one message is answered once.
+const HANDLED_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS handled (id TEXT PRIMARY KEY, at INTEGER NOT NULL)"];
+/// How long a delivery is remembered; Divar redelivers within minutes, not weeks.
+const HANDLED_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
+
+pub const SCHEMA_ALL: [&[&str]; 3] = [outbox::SCHEMA, service_state::SCHEMA, HANDLED_SCHEMA];
 
 fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
@@ -147,6 +161,13 @@ pub async fn alarm<H: ObjectHost>(h: &H, cfg: &Config) {
     if let Err(e) = engine::pump_all(h, cfg, &settle).await {
         h.log(&format!("conversation alarm: {e}"));
     }
+    let forget_before = h.now_ms().saturating_sub(HANDLED_KEEP_MS);
+    if let Err(e) = h
+        .sql()
+        .exec("DELETE FROM handled WHERE at < ?", &[forget_before.into()])
+    {
+        h.log(&format!("conversation alarm: {e}"));
+    }
     if let Err(e) = engine::rearm(h).await {
         h.log(&format!("conversation alarm: could not re-arm: {e}"));
     }
@@ -176,6 +197,41 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             let seq = h.sql().transaction(|| admit(h, new, None, || Ok(())))?;
             let item = deliver(h, cfg, seq).await?;
             Ok(Response::json(200, &json!({ "item": item_view(&item) })))
+        }
+        ConversationCommand::Incoming {
+            conversation_id,
+            bot,
+            from_bot,
+            message,
+        } => {
+            let ctx = Ctx::new(cfg, h.now_ms(), &conversation_id);
+            let kind = if bot {
+                ConversationKind::Bot
+            } else {
+                ConversationKind::Post
+            };
+            // Recorded and answered in one transaction; the reply itself goes out on the alarm
+            // right after, so Divar's delivery is acknowledged at once.
+            let outcome = h.sql().transaction(|| {
+                let fresh = h.sql().exec(
+                    "INSERT INTO handled (id, at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING RETURNING id",
+                    &[message.id.as_str().into(), h.now_ms().into()],
+                )?;
+                if fresh.is_empty() {
+                    return Ok::<_, AppError>("duplicate");
+                }
+                if from_bot {
+                    // Our own message coming back: never answered, so nothing can loop.
+                    return Ok("own");
+                }
+                for service in ServiceId::ALL {
+                    if dispatch!(service, S => reply_to::<H, S>(h, &ctx, kind, &message)?) {
+                        return Ok("answered");
+                    }
+                }
+                Ok("ignored")
+            })?;
+            Ok(Response::json(200, &json!({ "outcome": outcome })))
         }
         ConversationCommand::Items { session } => {
             let items = outbox::list_session(h.sql(), &session, LIST_LIMIT)?;
@@ -231,6 +287,39 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
         }
         ConversationCommand::SelfTest => Err(AppError::NotFound),
     }
+}
+
+/// Offers a delivered message to service `S`; true when it answered (the reply is queued).
+fn reply_to<H: ObjectHost, S: Service>(
+    h: &H,
+    ctx: &Ctx,
+    kind: ConversationKind,
+    message: &Incoming,
+) -> Result<bool, AppError> {
+    if S::KIND != kind {
+        return Ok(false);
+    }
+    let p = project::<S, _>(h.sql())?;
+    let Some(mut step) = S::on_message(ctx, &p.projected, message, p.in_flight) else {
+        return Ok(false);
+    };
+    if p.in_flight && step.state.take().is_some() {
+        h.log(&format!(
+            "{}: a reply tried to change the state while a change was on its way",
+            S::ID.name()
+        ));
+    }
+    let dest = match kind {
+        ConversationKind::Bot => Destination::Bot {
+            conversation_id: ctx.conversation_id.to_string(),
+        },
+        // Replying in a post's chat needs whose grant to post with; no service does that yet.
+        ConversationKind::Post => return Ok(false),
+    };
+    let idem = format!("event:{}", message.id);
+    let (new, effect) = step_item(S::ID, (idem, String::new()), dest, p.version, step)?;
+    admit(h, new, effect.as_ref(), || Ok(()))?;
+    Ok(true)
 }
 
 /// Who an idempotency key belongs to: the launch session on the page, else the person.
@@ -342,28 +431,54 @@ struct ActCall<'a> {
     body: &'a str,
 }
 
-/// The item and effect a planned step becomes.
+/// The item a planned step becomes, with its effect when the step changes the service's state.
 fn step_item<T: Serialize>(
     service: ServiceId,
     (idem, session): (String, String),
     dest: Destination,
     version: i64,
     step: Step<T>,
-) -> Result<(NewItem, Effect), AppError> {
-    let effect = Effect {
-        service: service.name().into(),
-        from_version: version,
-        state: serde_json::to_string(&step.state).map_err(internal)?,
+) -> Result<(NewItem, Option<Effect>), AppError> {
+    let effect = match &step.state {
+        Some(state) => Some(Effect {
+            service: service.name().into(),
+            from_version: version,
+            state: serde_json::to_string(state).map_err(internal)?,
+        }),
+        None => None,
     };
     let new = NewItem {
         idem,
         session,
         dest,
         text: step.label,
-        payload: Payload::Conversation(step.message),
-        effect: Some(effect.clone()),
+        payload: step.message,
+        effect: effect.clone(),
     };
     Ok((new, effect))
+}
+
+/// Where a service's messages go: on the acting person's behalf in a post's chat, or from the
+/// app's bot in a bot chat.
+fn destination<S: Service>(conversation_id: &str, actor: &Actor) -> Destination {
+    match S::KIND {
+        ConversationKind::Post => Destination::User {
+            conversation_id: conversation_id.to_string(),
+            person: actor.person.clone(),
+        },
+        ConversationKind::Bot => Destination::Bot {
+            conversation_id: conversation_id.to_string(),
+        },
+    }
+}
+
+/// Only one state-changing step of a service may be on its way at a time.
+fn lock<S: Service>(in_flight: bool, effect: Option<&Effect>) -> Result<(), AppError> {
+    if in_flight && effect.is_some() {
+        Err(S::busy())
+    } else {
+        Ok(())
+    }
 }
 
 /// Plans a page action and admits it: the existing item when its key was used, else a new
@@ -380,20 +495,12 @@ fn admit_step<H: ObjectHost, S: Service>(h: &H, ctx: &Ctx, call: &ActCall, dest:
     };
     let session = call.actor.session.clone().unwrap_or_default();
     let (new, effect) = step_item(S::ID, (idem, session), dest, p.version, step)?;
-    admit(
-        h,
-        new,
-        Some(&effect),
-        || if p.in_flight { Err(S::busy()) } else { Ok(()) },
-    )
+    admit(h, new, effect.as_ref(), || lock::<S>(p.in_flight, effect.as_ref()))
 }
 
 async fn act<H: ObjectHost, S: Service>(h: &H, cfg: &Config, call: ActCall<'_>) -> Result<Response, AppError> {
     let ctx = Ctx::new(cfg, h.now_ms(), call.conversation_id);
-    let dest = Destination::User {
-        conversation_id: call.conversation_id.to_string(),
-        person: call.actor.person.clone(),
-    };
+    let dest = destination::<S>(call.conversation_id, call.actor);
     let seq = h.sql().transaction(|| admit_step::<H, S>(h, &ctx, &call, dest))?;
     let item = deliver(h, cfg, seq).await?;
     let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
@@ -413,8 +520,17 @@ async fn tap<H: ObjectHost, S: Service>(
     data: &Map<String, Value>,
 ) -> Result<DynamicActionAnswer, AppError> {
     let ctx = Ctx::new(cfg, h.now_ms(), conversation_id);
-    // A first look, to refuse a stale tap or find the answer of an earlier identical tap
-    // without calling anyone.
+    // A repeated delivery of a tap gets the first one's answer, whatever happened since.
+    let Some(key) = S::tap_key(&ctx, data) else {
+        return Ok(S::stale_tap());
+    };
+    if let Some(item) = outbox::find(h.sql(), &key)? {
+        if item.state != DeliveryState::NeedsConsent {
+            let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
+            return Ok(S::tapped(&ctx, &state, item.state));
+        }
+    }
+    // A first look, to refuse a stale tap without calling anyone.
     let plan = {
         let p = project::<S, _>(h.sql())?;
         if drawn_from_older_state(data, p.version) {
@@ -425,24 +541,18 @@ async fn tap<H: ObjectHost, S: Service>(
             Err(toast) => return Ok(toast),
         }
     };
-    if let Some(item) = outbox::find(h.sql(), &plan.idem)? {
-        if item.state != DeliveryState::NeedsConsent {
-            let (_, state) = service_state::load::<_, S::State>(h.sql(), S::ID.name())?;
-            return Ok(S::tapped(&ctx, &state, item.state));
-        }
-    }
-    // Without the person's permission we cannot post for them: the page asks for it.
+    // Without the person's permission we cannot post for them: the page asks for it. (The
+    // bot posts with the app's key and needs nobody's permission.)
     let open_page = plan.open_page;
-    if !matches!(
-        person::token(h.objects(), &actor.person, conversation_id, None).await,
-        TokenStatus::Ready(_)
-    ) {
+    if S::KIND == ConversationKind::Post
+        && !matches!(
+            person::token(h.objects(), &actor.person, conversation_id, None).await,
+            TokenStatus::Ready(_)
+        )
+    {
         return Ok(open_page);
     }
-    let dest = Destination::User {
-        conversation_id: conversation_id.to_string(),
-        person: actor.person.clone(),
-    };
+    let dest = destination::<S>(conversation_id, actor);
     // Planned again: other requests may have run while we asked for the token.
     let admitted = h.sql().transaction(|| {
         let p = project::<S, _>(h.sql())?;
@@ -453,13 +563,8 @@ async fn tap<H: ObjectHost, S: Service>(
             Ok(plan) => plan,
             Err(toast) => return Ok(Err(toast)),
         };
-        let (new, effect) = step_item(S::ID, (plan.idem, String::new()), dest, p.version, plan.step)?;
-        match admit(
-            h,
-            new,
-            Some(&effect),
-            || if p.in_flight { Err(S::busy()) } else { Ok(()) },
-        ) {
+        let (new, effect) = step_item(S::ID, (key.clone(), String::new()), dest, p.version, plan.step)?;
+        match admit(h, new, effect.as_ref(), || lock::<S>(p.in_flight, effect.as_ref())) {
             Ok(seq) => Ok(Ok(seq)),
             Err(AppError::InvalidField { .. } | AppError::Conflict(_)) => Ok(Err(S::stale_tap())),
             Err(e) => Err(e),

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::sql::migrate;
+use super::sql::{migrate, Sql};
 use super::ObjectHost;
 use crate::config::Config;
 use crate::crypto::Sealer;
@@ -28,6 +28,10 @@ pub enum PersonCommand {
         #[serde(default)]
         rejected: Option<String>,
     },
+    /// The person revoked the app's access at Divar (`USER_ACCESS_REVOCATION`): everything of
+    /// theirs goes, in one transaction, and nothing more is sent for them until they consent
+    /// again.
+    Revoke { person: PersonKey },
     /// Divar refused this access token for good (403, or 401 after a refresh).
     Forget {
         person: PersonKey,
@@ -63,6 +67,10 @@ pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Respo
         } => tokens::token(h, cfg, (&person, &conversation_id), rejected.as_deref())
             .await
             .and_then(|status| serde_json::to_value(status).map_err(|e| super::sql::StoreError(e.to_string()))),
+        PersonCommand::Revoke { .. } => h
+            .sql()
+            .transaction(|| tokens::forget_all(h.sql()))
+            .map(|grants| serde_json::json!({ "revoked_grants": grants })),
         PersonCommand::Forget {
             person,
             conversation_id,
@@ -122,6 +130,11 @@ pub async fn save_grant<O: Objects>(
         grant,
     };
     call(objects, person, &command).await.map(|_| ())
+}
+
+/// Removes everything the person's object holds for them.
+pub async fn revoke<O: Objects>(objects: &O, person: &PersonKey) -> Result<serde_json::Value, String> {
+    call(objects, person, &PersonCommand::Revoke { person: person.clone() }).await
 }
 
 /// Drops the grant whose access token Divar refused for good; a grant saved since stays.

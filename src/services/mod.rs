@@ -6,6 +6,8 @@
 //! both into the outbox in one transaction. Adding a service: a module here, a `ServiceId`
 //! variant, and one arm in `dispatch!`.
 
+pub mod chatbot;
+pub mod tictactoe;
 pub mod visit;
 
 use serde::de::DeserializeOwned;
@@ -14,10 +16,10 @@ use serde_json::{Map, Value};
 
 use crate::config::Config;
 use crate::delivery::outbox::DeliveryState;
+use crate::delivery::Payload;
 use crate::delivery::PersonKey;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
-use crate::kenar::message::ConversationMessage;
 use crate::kenar::side::UserSide;
 use crate::web::Response;
 
@@ -25,14 +27,20 @@ use crate::web::Response;
 #[serde(rename_all = "snake_case")]
 pub enum ServiceId {
     Visit,
+    TicTacToe,
+    Chatbot,
 }
 
 impl ServiceId {
-    pub const ALL: [ServiceId; 1] = [ServiceId::Visit];
+    /// In the order a delivered message is offered to them: the chatbot last, as it answers
+    /// whatever no other service took.
+    pub const ALL: [ServiceId; 3] = [ServiceId::Visit, ServiceId::TicTacToe, ServiceId::Chatbot];
 
     pub fn name(self) -> &'static str {
         match self {
             ServiceId::Visit => "visit",
+            ServiceId::TicTacToe => "ttt",
+            ServiceId::Chatbot => "bot",
         }
     }
 
@@ -80,25 +88,58 @@ pub struct Actor {
     pub post_token: Option<String>,
 }
 
-/// A change a service wants: the state it leads to once `message` is in the chat.
+/// A change a service wants: the message to post and, if the service's state changes with it,
+/// the state it leads to once the message is in the chat.
 pub struct Step<S> {
-    pub state: S,
+    pub state: Option<S>,
     /// One line for the person's own list of what they sent.
     pub label: String,
-    pub message: ConversationMessage,
+    pub message: Payload,
 }
 
-/// A one-tap answer a service planned: the step, the key that makes a second tap of the same
-/// button the same step, and the answer when the person has not granted permission yet.
+/// Which conversations a service lives in: a post's chat between two people (posting on a
+/// person's behalf, with their grant) or the app's bot chat with one person (the API key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConversationKind {
+    Post,
+    Bot,
+}
+
+/// A person's message that reached the conversation, as services see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incoming {
+    /// Divar's message id: each is handled once.
+    pub id: String,
+    /// The text, cleaned of bidi and control characters; none for media.
+    pub text: Option<String>,
+    pub sender_user_id: Option<String>,
+    pub post_token: Option<String>,
+}
+
+/// A one-tap answer a service planned: the step, and the answer when the person has not
+/// granted permission yet.
 pub struct TapPlan<S> {
-    pub idem: String,
     pub step: Step<S>,
     pub open_page: DynamicActionAnswer,
 }
 
 pub trait Service {
     const ID: ServiceId;
+    const KIND: ConversationKind;
     type State: Clone + Default + Serialize + DeserializeOwned;
+
+    /// A message in the conversation: the reply this service gives, if the message is for it.
+    /// Services are asked in registry order; the first that answers takes the message.
+    /// `in_flight` says a state change of this service is still on its way: a reply now must
+    /// not change the state again (say "a moment" instead).
+    fn on_message(
+        _ctx: &Ctx,
+        _state: &Self::State,
+        _message: &Incoming,
+        _in_flight: bool,
+    ) -> Option<Step<Self::State>> {
+        None
+    }
 
     /// `GET /api/<service>`: what the page shows this person. `in_flight` says a step is on
     /// its way to the chat and the state may change when it lands.
@@ -113,6 +154,11 @@ pub trait Service {
 
     /// The page's answer after an action: how the announcement went, and the state now.
     fn answered(ctx: &Ctx, state: &Self::State, delivery: DeliveryState, took_effect: bool) -> Value;
+
+    /// The key that makes every delivery of one tap the same step, read from the button's data
+    /// alone (so a repeated delivery is recognised before anything is planned); `None` for
+    /// data that is no button of this service.
+    fn tap_key(ctx: &Ctx, data: &Map<String, Value>) -> Option<String>;
 
     /// A one-tap button: the step, or the toast that refuses it.
     fn plan_tap(
@@ -139,6 +185,14 @@ macro_rules! dispatch {
         match $id {
             $crate::services::ServiceId::Visit => {
                 type $S = $crate::services::visit::Visit;
+                $body
+            }
+            $crate::services::ServiceId::TicTacToe => {
+                type $S = $crate::services::tictactoe::TicTacToe;
+                $body
+            }
+            $crate::services::ServiceId::Chatbot => {
+                type $S = $crate::services::chatbot::Chatbot;
                 $body
             }
         }

@@ -11,9 +11,10 @@ pub mod model;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{Actor, Ctx, Service, ServiceId, Step, TapPlan};
+use super::{Actor, ConversationKind, Ctx, Service, ServiceId, Step, TapPlan};
 use crate::crypto::digest_hex;
 use crate::delivery::outbox::DeliveryState;
+use crate::delivery::Payload;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
 use crate::kenar::message::Action;
@@ -139,17 +140,18 @@ fn reply_step(
         }
     };
     Ok(Step {
-        state: VisitRecord {
+        state: Some(VisitRecord {
             post_token: record.post_token.clone(),
             current: Some(proposal),
-        },
+        }),
         label,
-        message,
+        message: Payload::Conversation(message),
     })
 }
 
 impl Service for Visit {
     const ID: ServiceId = ServiceId::Visit;
+    const KIND: ConversationKind = ConversationKind::Post;
     type State = VisitRecord;
 
     fn view(ctx: &Ctx, record: &VisitRecord, actor: &Actor, in_flight: bool) -> Result<Value, AppError> {
@@ -204,11 +206,11 @@ impl Service for Visit {
                         .join("، ")
                 );
                 Ok(Step {
-                    message: messages::proposal(&proposal),
-                    state: VisitRecord {
+                    message: Payload::Conversation(messages::proposal(&proposal)),
+                    state: Some(VisitRecord {
                         post_token,
                         current: Some(proposal),
-                    },
+                    }),
                     label,
                 })
             }
@@ -225,7 +227,9 @@ impl Service for Visit {
                     }
                 };
                 let mut step = reply_step(ctx, record, (&body.proposal_id, reply, side))?;
-                step.state.post_token = post_token;
+                if let Some(state) = &mut step.state {
+                    state.post_token = post_token;
+                }
                 Ok(step)
             }
             "cancel" => {
@@ -233,12 +237,12 @@ impl Service for Visit {
                 let mut proposal = record.current.clone().ok_or(VisitError::Stale)?;
                 proposal.cancel(&body.proposal_id, side)?;
                 Ok(Step {
-                    state: VisitRecord {
+                    state: Some(VisitRecord {
                         post_token,
                         current: Some(proposal),
-                    },
+                    }),
                     label: "لغو قرار بازدید".into(),
-                    message: messages::cancelled(),
+                    message: Payload::Conversation(messages::cancelled()),
                 })
             }
             _ => Err(AppError::NotFound),
@@ -270,13 +274,10 @@ impl Service for Visit {
         let (Some(side), Some(proposal_id)) = (actor.side, text("p")) else {
             return Err(stale());
         };
-        let (reply, name) = match text("v") {
+        let reply = match text("v") {
             // A slot that does not parse can match no slot: the model answers NoSuchSlot.
-            Some("pick") => {
-                let slot = text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
-                (Reply::Pick(slot), format!("pick:{slot}"))
-            }
-            Some("decline") => (Reply::Decline, "decline".to_string()),
+            Some("pick") => Reply::Pick(text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)),
+            Some("decline") => Reply::Decline,
             _ => return Err(stale()),
         };
         let mut step = match reply_step(ctx, record, (proposal_id, reply, side)) {
@@ -284,18 +285,32 @@ impl Service for Visit {
             Err(VisitError::NotYourTurn) => return Err(DynamicActionAnswer::toast(WAIT_TOAST)),
             Err(_) => return Err(stale()),
         };
-        step.state.post_token = step.state.post_token.or_else(|| actor.post_token.clone());
+        if let Some(state) = &mut step.state {
+            state.post_token = state.post_token.take().or_else(|| actor.post_token.clone());
+        }
         Ok(TapPlan {
-            // One button is one answer: a second tap of it finds the first. A tap on another
-            // button while the first is on its way is planned against the answered proposal and
-            // refused; after the first could not go (no permission yet), it is a new answer.
-            idem: format!("tap:{name}:{proposal_id}"),
             step,
             open_page: DynamicActionAnswer {
                 action: Some(Action::server_link(&[("v", "answer"), ("p", proposal_id)])),
                 text_message: Some(OPEN_PAGE_TOAST.into()),
             },
         })
+    }
+
+    fn tap_key(_ctx: &Ctx, data: &Map<String, Value>) -> Option<String> {
+        // One button is one answer: a second tap of it finds the first. A tap on another
+        // button while the first is on its way is planned against the answered proposal and
+        // refused; after the first could not go (no permission yet), it is a new answer.
+        let text = |key: &str| data.get(key).and_then(Value::as_str);
+        let proposal = text("p").filter(|p| (1..=32).contains(&p.len()))?;
+        match text("v")? {
+            "pick" => Some(format!(
+                "tap:pick:{}:{proposal}",
+                text("s")?.chars().take(4).collect::<String>()
+            )),
+            "decline" => Some(format!("tap:decline:{proposal}")),
+            _ => None,
+        }
     }
 
     fn stale_tap() -> DynamicActionAnswer {
