@@ -3,11 +3,14 @@
 # The budget lives here, in the repository, so raising it is a reviewed change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# 300 until the Durable Objects landed: the two object classes, their SQL storage, the outbox
-# engine, the token manager and the services registry cost ~36 KiB gzip (269.6 -> 305.7 after
-# trimming serde's internally tagged enums and JSON value round trips, which had cost 13.6).
-# Taking the module back under 300 is issue 13's work (bench/README.md has the breakdown).
-BUDGET_KIB=310
+# What the budget has paid for (gzip KiB): 269.6 before Durable Objects; 305.7 with the two
+# object classes, their SQL storage, the outbox engine, the token manager and the services
+# registry (after trimming serde's internally tagged enums and JSON value round trips, -13.6);
+# 333.2 with Divar's events (the envelope parser), the bot chat and tic-tac-toe (after keeping
+# page routes to the services that have a page, -2.3). Growth is spread over serde
+# instantiations per type and Persian text, no single piece. Taking the module back down is
+# issue 13's work; this number only keeps it from growing unnoticed.
+BUDGET_KIB=340
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

@@ -48,7 +48,7 @@ impl Route {
                     Some((name, op)) => (name, Some(op)),
                     None => (rest, None),
                 };
-                let service = ServiceId::parse(name)?;
+                let service = ServiceId::parse(name).filter(|s| s.has_page())?;
                 match op {
                     None => Route::ServiceView(service),
                     Some(op) if is_op(op) => Route::ServiceAct(service),

@@ -13,14 +13,14 @@ use crate::config::Config;
 use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem, STATE_VERSION_KEY};
 use crate::delivery::tokens::TokenStatus;
 use crate::delivery::{engine, Destination, Payload};
-use crate::dispatch;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
 use crate::kenar::message::ConversationMessage;
 use crate::objects::person;
 use crate::platform::{ObjectClass, Objects};
-use crate::services::{Actor, ConversationKind, Ctx, Incoming, Service, ServiceId, Step};
+use crate::services::{Actor, ConversationKind, Ctx, Incoming, PageService, Service, ServiceId, Step};
 use crate::web::Response;
+use crate::{dispatch, dispatch_page};
 
 /// A button drawn from an older state of its service (buttons from before versions carried
 /// none: their service judges them itself).
@@ -242,7 +242,7 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             conversation_id,
             service,
             actor,
-        } => dispatch!(service, S => view::<H, S>(h, cfg, &conversation_id, &actor)),
+        } => dispatch_page!(service, S => view::<H, S>(h, cfg, &conversation_id, &actor), Err(AppError::NotFound)),
         ConversationCommand::Act {
             conversation_id,
             service,
@@ -258,7 +258,7 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
                 idempotency_key: &idempotency_key,
                 body: &body,
             };
-            dispatch!(service, S => act::<H, S>(h, cfg, call).await)
+            dispatch_page!(service, S => act::<H, S>(h, cfg, call).await, Err(AppError::NotFound))
         }
         ConversationCommand::Tap {
             conversation_id,
@@ -273,11 +273,11 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             conversation_key,
             service,
             name,
-        } => dispatch!(service, S => {
+        } => dispatch_page!(service, S => {
             let (_, state) = service_state::load::<_, <S as Service>::State>(h.sql(), S::ID.name())?;
             let ctx = Ctx { cfg, now_ms: h.now_ms(), conversation_id: "", conversation_key };
             S::resource(&ctx, &state, &name)
-        }),
+        }, Err(AppError::NotFound)),
         ConversationCommand::SelfTest if cfg.selftest => {
             let results: Vec<Value> = super::contract::run(h.sql())
                 .into_iter()
@@ -412,7 +412,7 @@ fn project<S: Service, Q: Sql>(sql: &Q) -> Result<Projection<S::State>, AppError
     })
 }
 
-fn view<H: ObjectHost, S: Service>(
+fn view<H: ObjectHost, S: PageService>(
     h: &H,
     cfg: &Config,
     conversation_id: &str,
@@ -483,7 +483,12 @@ fn lock<S: Service>(in_flight: bool, effect: Option<&Effect>) -> Result<(), AppE
 
 /// Plans a page action and admits it: the existing item when its key was used, else a new
 /// one carrying the step's effect, unless another step of the service is on its way.
-fn admit_step<H: ObjectHost, S: Service>(h: &H, ctx: &Ctx, call: &ActCall, dest: Destination) -> Result<i64, AppError> {
+fn admit_step<H: ObjectHost, S: PageService>(
+    h: &H,
+    ctx: &Ctx,
+    call: &ActCall,
+    dest: Destination,
+) -> Result<i64, AppError> {
     let p = project::<S, _>(h.sql())?;
     let idem = format!("{}:{}:{}", S::ID.name(), scope(call.actor), call.idempotency_key);
     let planned = S::plan(ctx, &p.projected, call.actor, call.op, call.body);
@@ -498,7 +503,7 @@ fn admit_step<H: ObjectHost, S: Service>(h: &H, ctx: &Ctx, call: &ActCall, dest:
     admit(h, new, effect.as_ref(), || lock::<S>(p.in_flight, effect.as_ref()))
 }
 
-async fn act<H: ObjectHost, S: Service>(h: &H, cfg: &Config, call: ActCall<'_>) -> Result<Response, AppError> {
+async fn act<H: ObjectHost, S: PageService>(h: &H, cfg: &Config, call: ActCall<'_>) -> Result<Response, AppError> {
     let ctx = Ctx::new(cfg, h.now_ms(), call.conversation_id);
     let dest = destination::<S>(call.conversation_id, call.actor);
     let seq = h.sql().transaction(|| admit_step::<H, S>(h, &ctx, &call, dest))?;

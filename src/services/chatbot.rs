@@ -12,7 +12,6 @@ use crate::delivery::Payload;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
 use crate::kenar::message::{Action, BotMessage, Button, ButtonGrid};
-use crate::web::Response;
 
 /// The bot keeps nothing of its own; the game keeps its board.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,20 +130,8 @@ impl Service for Chatbot {
         })
     }
 
-    fn view(_ctx: &Ctx, _state: &Nothing, _actor: &Actor, _in_flight: bool) -> Result<Value, AppError> {
-        Err(AppError::NotFound)
-    }
-
-    fn plan(_ctx: &Ctx, _state: &Nothing, _actor: &Actor, _op: &str, _body: &str) -> Result<Step<Nothing>, AppError> {
-        Err(AppError::NotFound)
-    }
-
     fn busy() -> AppError {
         AppError::Conflict("the bot is still answering; try again in a moment".into())
-    }
-
-    fn answered(_ctx: &Ctx, _state: &Nothing, delivery: DeliveryState, _took_effect: bool) -> Value {
-        serde_json::json!({ "delivery": delivery.public() })
     }
 
     fn plan_tap(
@@ -178,10 +165,6 @@ impl Service for Chatbot {
             }
             _ => DynamicActionAnswer::toast("راهنما فرستاده شد."),
         }
-    }
-
-    fn resource(_ctx: &Ctx, _state: &Nothing, _name: &str) -> Result<Response, AppError> {
-        Err(AppError::NotFound)
     }
 }
 

@@ -48,6 +48,11 @@ impl ServiceId {
         Self::ALL.into_iter().find(|s| s.name() == raw)
     }
 
+    /// Whether the service has page routes (`PageService`).
+    pub fn has_page(self) -> bool {
+        matches!(self, ServiceId::Visit)
+    }
+
     /// The service a tapped button belongs to. Buttons drawn before services named themselves
     /// carry no `svc`; they were all the visit service's.
     pub fn of_button(data: &Map<String, Value>) -> Option<Self> {
@@ -141,19 +146,8 @@ pub trait Service {
         None
     }
 
-    /// `GET /api/<service>`: what the page shows this person. `in_flight` says a step is on
-    /// its way to the chat and the state may change when it lands.
-    fn view(ctx: &Ctx, state: &Self::State, actor: &Actor, in_flight: bool) -> Result<Value, AppError>;
-
-    /// `POST /api/<service>/<op>`: the step it asks for, or why not.
-    fn plan(ctx: &Ctx, state: &Self::State, actor: &Actor, op: &str, body: &str)
-        -> Result<Step<Self::State>, AppError>;
-
     /// The refusal while another step of this service is still on its way.
     fn busy() -> AppError;
-
-    /// The page's answer after an action: how the announcement went, and the state now.
-    fn answered(ctx: &Ctx, state: &Self::State, delivery: DeliveryState, took_effect: bool) -> Value;
 
     /// The key that makes every delivery of one tap the same step, read from the button's data
     /// alone (so a repeated delivery is recognised before anything is planned); `None` for
@@ -173,6 +167,21 @@ pub trait Service {
 
     /// The toast after a tap, by how its announcement went.
     fn tapped(ctx: &Ctx, state: &Self::State, delivery: DeliveryState) -> DynamicActionAnswer;
+}
+
+/// A service with a page: `GET /api/<name>`, `POST /api/<name>/<op>`, and files under its
+/// conversation. Bot services have none.
+pub trait PageService: Service {
+    /// `GET /api/<service>`: what the page shows this person. `in_flight` says a step is on
+    /// its way to the chat and the state may change when it lands.
+    fn view(ctx: &Ctx, state: &Self::State, actor: &Actor, in_flight: bool) -> Result<Value, AppError>;
+
+    /// `POST /api/<service>/<op>`: the step it asks for, or why not.
+    fn plan(ctx: &Ctx, state: &Self::State, actor: &Actor, op: &str, body: &str)
+        -> Result<Step<Self::State>, AppError>;
+
+    /// The page's answer after an action: how the announcement went, and the state now.
+    fn answered(ctx: &Ctx, state: &Self::State, delivery: DeliveryState, took_effect: bool) -> Value;
 
     /// A file the service serves under its conversation (`GET /<prefix>/<key>-<name>`).
     fn resource(ctx: &Ctx, state: &Self::State, name: &str) -> Result<Response, AppError>;
@@ -195,6 +204,20 @@ macro_rules! dispatch {
                 type $S = $crate::services::chatbot::Chatbot;
                 $body
             }
+        }
+    };
+}
+
+/// Like `dispatch!`, for the services with a page (`ServiceId::has_page`); `$none` for the rest.
+#[macro_export]
+macro_rules! dispatch_page {
+    ($id:expr, $S:ident => $body:expr, $none:expr) => {
+        match $id {
+            $crate::services::ServiceId::Visit => {
+                type $S = $crate::services::visit::Visit;
+                $body
+            }
+            _ => $none,
         }
     };
 }

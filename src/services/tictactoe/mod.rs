@@ -19,7 +19,6 @@ use crate::delivery::Payload;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
 use crate::kenar::message::{Action, BotMessage, Button, ButtonGrid};
-use crate::web::Response;
 use rules::{choose, Board, Cell, Level, Mark, MoveError, Outcome};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -257,26 +256,8 @@ impl Service for TicTacToe {
         Some(new_game(state, level, ctx.now_ms))
     }
 
-    fn view(_ctx: &Ctx, state: &GameState, _actor: &Actor, in_flight: bool) -> Result<Value, AppError> {
-        Ok(serde_json::json!({ "state": state, "in_flight": in_flight }))
-    }
-
-    fn plan(
-        _ctx: &Ctx,
-        _state: &GameState,
-        _actor: &Actor,
-        _op: &str,
-        _body: &str,
-    ) -> Result<Step<GameState>, AppError> {
-        Err(AppError::NotFound)
-    }
-
     fn busy() -> AppError {
         AppError::Conflict(WAIT.into())
-    }
-
-    fn answered(_ctx: &Ctx, _state: &GameState, delivery: DeliveryState, _took_effect: bool) -> Value {
-        serde_json::json!({ "delivery": delivery.public() })
     }
 
     fn plan_tap(
@@ -369,9 +350,5 @@ impl Service for TicTacToe {
                 DynamicActionAnswer::toast("ارسال نشد؛ کمی بعد دوباره بزنید.")
             }
         }
-    }
-
-    fn resource(_ctx: &Ctx, _state: &GameState, _name: &str) -> Result<Response, AppError> {
-        Err(AppError::NotFound)
     }
 }

@@ -11,7 +11,7 @@ pub mod model;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{Actor, ConversationKind, Ctx, Service, ServiceId, Step, TapPlan};
+use super::{Actor, ConversationKind, Ctx, PageService, Service, ServiceId, Step, TapPlan};
 use crate::crypto::digest_hex;
 use crate::delivery::outbox::DeliveryState;
 use crate::delivery::Payload;
@@ -154,6 +154,84 @@ impl Service for Visit {
     const KIND: ConversationKind = ConversationKind::Post;
     type State = VisitRecord;
 
+    fn busy() -> AppError {
+        AppError::Conflict("an earlier change to this visit is still being sent; try again in a moment".into())
+    }
+
+    fn plan_tap(
+        ctx: &Ctx,
+        record: &VisitRecord,
+        actor: &Actor,
+        data: &Map<String, Value>,
+    ) -> Result<TapPlan<VisitRecord>, DynamicActionAnswer> {
+        let text = |key: &str| data.get(key).and_then(Value::as_str);
+        let stale = || DynamicActionAnswer::toast(STALE_TOAST);
+        let (Some(side), Some(proposal_id)) = (actor.side, text("p")) else {
+            return Err(stale());
+        };
+        let reply = match text("v") {
+            // A slot that does not parse can match no slot: the model answers NoSuchSlot.
+            Some("pick") => Reply::Pick(text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)),
+            Some("decline") => Reply::Decline,
+            _ => return Err(stale()),
+        };
+        let mut step = match reply_step(ctx, record, (proposal_id, reply, side)) {
+            Ok(step) => step,
+            Err(VisitError::NotYourTurn) => return Err(DynamicActionAnswer::toast(WAIT_TOAST)),
+            Err(_) => return Err(stale()),
+        };
+        if let Some(state) = &mut step.state {
+            state.post_token = state.post_token.take().or_else(|| actor.post_token.clone());
+        }
+        Ok(TapPlan {
+            step,
+            open_page: DynamicActionAnswer {
+                action: Some(Action::server_link(&[("v", "answer"), ("p", proposal_id)])),
+                text_message: Some(OPEN_PAGE_TOAST.into()),
+            },
+        })
+    }
+
+    fn tap_key(_ctx: &Ctx, data: &Map<String, Value>) -> Option<String> {
+        // One button is one answer: a second tap of it finds the first. A tap on another
+        // button while the first is on its way is planned against the answered proposal and
+        // refused; after the first could not go (no permission yet), it is a new answer.
+        let text = |key: &str| data.get(key).and_then(Value::as_str);
+        let proposal = text("p").filter(|p| (1..=32).contains(&p.len()))?;
+        match text("v")? {
+            "pick" => Some(format!(
+                "tap:pick:{}:{proposal}",
+                text("s")?.chars().take(4).collect::<String>()
+            )),
+            "decline" => Some(format!("tap:decline:{proposal}")),
+            _ => None,
+        }
+    }
+
+    fn stale_tap() -> DynamicActionAnswer {
+        DynamicActionAnswer::toast(STALE_TOAST)
+    }
+
+    fn tapped(_ctx: &Ctx, record: &VisitRecord, delivery: DeliveryState) -> DynamicActionAnswer {
+        match delivery {
+            DeliveryState::Sent => match record.current.as_ref().and_then(Proposal::confirmed_at) {
+                Some(at) => DynamicActionAnswer::toast(&format!("✅ ثبت شد: {}", format_tehran(at))),
+                None => DynamicActionAnswer::toast("پاسخ شما ثبت شد."),
+            },
+            DeliveryState::Pending | DeliveryState::Sending | DeliveryState::Waiting => {
+                DynamicActionAnswer::toast("پاسخ شما در صف ارسال است و به‌زودی در گفتگو می‌آید.")
+            }
+            DeliveryState::NeedsConsent | DeliveryState::Failed => {
+                DynamicActionAnswer::toast("ارسال پاسخ ممکن نشد؛ لطفاً از داخل افزونه دوباره تلاش کنید.")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+impl PageService for Visit {
     fn view(ctx: &Ctx, record: &VisitRecord, actor: &Actor, in_flight: bool) -> Result<Value, AppError> {
         let side = side_of(actor)?;
         let current = record.current.as_ref();
@@ -249,10 +327,6 @@ impl Service for Visit {
         }
     }
 
-    fn busy() -> AppError {
-        AppError::Conflict("an earlier change to this visit is still being sent; try again in a moment".into())
-    }
-
     fn answered(ctx: &Ctx, record: &VisitRecord, delivery: DeliveryState, took_effect: bool) -> Value {
         let mut answer = json!({ "delivery": delivery.public() });
         if took_effect {
@@ -261,75 +335,6 @@ impl Service for Visit {
             }
         }
         answer
-    }
-
-    fn plan_tap(
-        ctx: &Ctx,
-        record: &VisitRecord,
-        actor: &Actor,
-        data: &Map<String, Value>,
-    ) -> Result<TapPlan<VisitRecord>, DynamicActionAnswer> {
-        let text = |key: &str| data.get(key).and_then(Value::as_str);
-        let stale = || DynamicActionAnswer::toast(STALE_TOAST);
-        let (Some(side), Some(proposal_id)) = (actor.side, text("p")) else {
-            return Err(stale());
-        };
-        let reply = match text("v") {
-            // A slot that does not parse can match no slot: the model answers NoSuchSlot.
-            Some("pick") => Reply::Pick(text("s").and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)),
-            Some("decline") => Reply::Decline,
-            _ => return Err(stale()),
-        };
-        let mut step = match reply_step(ctx, record, (proposal_id, reply, side)) {
-            Ok(step) => step,
-            Err(VisitError::NotYourTurn) => return Err(DynamicActionAnswer::toast(WAIT_TOAST)),
-            Err(_) => return Err(stale()),
-        };
-        if let Some(state) = &mut step.state {
-            state.post_token = state.post_token.take().or_else(|| actor.post_token.clone());
-        }
-        Ok(TapPlan {
-            step,
-            open_page: DynamicActionAnswer {
-                action: Some(Action::server_link(&[("v", "answer"), ("p", proposal_id)])),
-                text_message: Some(OPEN_PAGE_TOAST.into()),
-            },
-        })
-    }
-
-    fn tap_key(_ctx: &Ctx, data: &Map<String, Value>) -> Option<String> {
-        // One button is one answer: a second tap of it finds the first. A tap on another
-        // button while the first is on its way is planned against the answered proposal and
-        // refused; after the first could not go (no permission yet), it is a new answer.
-        let text = |key: &str| data.get(key).and_then(Value::as_str);
-        let proposal = text("p").filter(|p| (1..=32).contains(&p.len()))?;
-        match text("v")? {
-            "pick" => Some(format!(
-                "tap:pick:{}:{proposal}",
-                text("s")?.chars().take(4).collect::<String>()
-            )),
-            "decline" => Some(format!("tap:decline:{proposal}")),
-            _ => None,
-        }
-    }
-
-    fn stale_tap() -> DynamicActionAnswer {
-        DynamicActionAnswer::toast(STALE_TOAST)
-    }
-
-    fn tapped(_ctx: &Ctx, record: &VisitRecord, delivery: DeliveryState) -> DynamicActionAnswer {
-        match delivery {
-            DeliveryState::Sent => match record.current.as_ref().and_then(Proposal::confirmed_at) {
-                Some(at) => DynamicActionAnswer::toast(&format!("✅ ثبت شد: {}", format_tehran(at))),
-                None => DynamicActionAnswer::toast("پاسخ شما ثبت شد."),
-            },
-            DeliveryState::Pending | DeliveryState::Sending | DeliveryState::Waiting => {
-                DynamicActionAnswer::toast("پاسخ شما در صف ارسال است و به‌زودی در گفتگو می‌آید.")
-            }
-            DeliveryState::NeedsConsent | DeliveryState::Failed => {
-                DynamicActionAnswer::toast("ارسال پاسخ ممکن نشد؛ لطفاً از داخل افزونه دوباره تلاش کنید.")
-            }
-        }
     }
 
     fn resource(ctx: &Ctx, record: &VisitRecord, name: &str) -> Result<Response, AppError> {
@@ -368,6 +373,3 @@ impl Service for Visit {
         })
     }
 }
-
-#[cfg(test)]
-mod tests;
