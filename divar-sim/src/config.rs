@@ -1,6 +1,7 @@
 //! Command-line / environment configuration. Defaults mirror the worker's `.dev.vars.example`
 //! so `divar-sim` and `wrangler dev` work together without any flags.
 
+use crate::state::{HumanSenderType, SentAtFormat, Settings};
 use clap::Parser;
 
 #[derive(Parser, Debug, Clone)]
@@ -69,12 +70,35 @@ pub struct Config {
     /// Timeout in milliseconds for every call the simulator makes to the app.
     #[arg(long, env = "DIVAR_SIM_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
     pub webhook_timeout_ms: u64,
+
+    /// How `sent_at` is spelled in event envelopes: integer microseconds (`micros`, Divar's
+    /// examples) or an RFC 3339 string (`rfc3339`, the OpenAPI's date-time).
+    #[arg(long, env = "DIVAR_SIM_SENT_AT_FORMAT", value_enum, default_value = "micros")]
+    pub sent_at_format: SentAtFormat,
+
+    /// `sender.type` of a person's message in event envelopes: `HUMAN` (the enum) or `USER`
+    /// (some of Divar's examples).
+    #[arg(long, env = "DIVAR_SIM_HUMAN_SENDER_TYPE", value_enum, default_value = "HUMAN")]
+    pub human_sender_type: HumanSenderType,
+
+    /// Also deliver the chatbot's own messages as NEW_CHATBOT_MESSAGE (sender.type BOT).
+    #[arg(long, env = "DIVAR_SIM_ECHO_BOT_MESSAGES")]
+    pub echo_bot_messages: bool,
 }
 
 impl Config {
     /// A config with every default, as if started with no flags; tests start from this.
     pub fn defaults() -> Self {
         Config::parse_from(["divar-sim"])
+    }
+
+    /// The event spelling switches the run starts with (and `POST /_sim/reset` returns to).
+    pub fn settings(&self) -> Settings {
+        Settings {
+            sent_at_format: self.sent_at_format,
+            human_sender_type: self.human_sender_type,
+            echo_bot_messages: self.echo_bot_messages,
+        }
     }
 
     fn app_url(&self, path: &str) -> String {

@@ -1,12 +1,13 @@
 //! The `/_sim/` control API: what tests (and the chat UI) use to play the people in the chat,
 //! inspect both directions of traffic, and bend the simulator (faults, blocks, revocations).
 
+use crate::event_faults::{self, EventFaultRule, EventFaultSpec};
 use crate::faults::{self, FaultRule, FaultSpec};
 use crate::http::{control_error, json_response};
 use crate::ids;
 use crate::oauth;
-use crate::state::{wall_ms, Chat, Completion, Message};
-use crate::webhooks::{self, deliver_events, events_for_message, LaunchCtx};
+use crate::state::{wall_ms, Chat, Completion, EventStyle, HumanSenderType, Message, SentAtFormat, Settings, SimState};
+use crate::webhooks::{self, deliver_events, events_for_message, release_held, LaunchCtx};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -32,7 +33,18 @@ pub fn routes() -> Router<AppState> {
         .route("/_sim/conversations/{conversation_id}/messages", get(list_messages))
         .route("/_sim/messages/{message_id}/press", post(press))
         .route("/_sim/bot/messages", post(bot_user_message))
-        .route("/_sim/bot/conversations", get(list_bot_conversations))
+        .route("/_sim/bot/start", post(bot_start))
+        .route(
+            "/_sim/bot/conversations",
+            get(list_bot_conversations).post(open_bot_conversation),
+        )
+        .route("/_sim/posts", get(list_posts))
+        .route("/_sim/settings", get(get_settings).post(set_settings))
+        .route(
+            "/_sim/event-faults",
+            get(list_event_faults).post(add_event_fault).delete(clear_event_faults),
+        )
+        .route("/_sim/event-faults/release", post(release_event_faults))
         .route("/_sim/deliveries", get(list_deliveries))
         .route("/_sim/requests", get(list_requests))
         .route("/_sim/oauth/authorizations", get(list_authorizations))
@@ -68,6 +80,8 @@ async fn config(State(s): State<AppState>) -> Response {
         "events_url": c.events_url(),
         "redirect_uris": c.redirect_uris(),
         "fault_endpoints": faults::ENDPOINTS,
+        "event_types": event_faults::EVENT_TYPES,
+        "settings": s.lock().settings,
     }))
 }
 
@@ -118,15 +132,18 @@ async fn revoke(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
             return control_error(404, format!("no user {:?}", b.user_id));
         }
         let grants = st.grants_of_user(&b.user_id);
-        let mut notify = false;
+        // API.md §8.1: USER_ACCESS_REVOCATION needs NOTIFICATION_ACCESS_REVOCATION + USER_ID,
+        // held together by what the user granted the app.
+        let (mut wants_notice, mut has_user_id) = (false, false);
         for g in &grants {
             if let Some(grant) = st.grants.get_mut(g) {
                 grant.revoked = true;
-                notify |= grant.scopes.iter().any(|x| x == "NOTIFICATION_ACCESS_REVOCATION");
+                wants_notice |= grant.scopes.iter().any(|x| x == "NOTIFICATION_ACCESS_REVOCATION");
+                has_user_id |= grant.scopes.iter().any(|x| x == "USER_ID");
             }
         }
         st.subscriptions.retain(|sub| sub.user_id != b.user_id);
-        (grants.len(), notify)
+        (grants.len(), wants_notice && has_user_id)
     };
     let deliveries = if notify.1 {
         let ev = json!({"type": "USER_ACCESS_REVOCATION", "user_access_revocation": {"user_id": b.user_id}});
@@ -134,7 +151,7 @@ async fn revoke(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
     } else {
         vec![]
     };
-    ok(json!({"revoked_grants": notify.0, "deliveries": deliveries}))
+    ok(json!({"revoked_grants": notify.0, "notified": notify.1, "deliveries": deliveries}))
 }
 
 async fn expire_tokens(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
@@ -208,6 +225,10 @@ async fn create_chat(State(s): State<AppState>, raw: axum::body::Bytes) -> Respo
         Some(_) => return control_error(400, "post_token must be 1..=10 characters"),
         None => ids::post_token(),
     };
+    // A buyer has one conversation per post: asking again gives back the same one.
+    if let Some(existing) = st.chat_of(&post_token, &buyer) {
+        return ok(json!(existing));
+    }
     let chat = Chat {
         post_token,
         conversation_id: ids::uuid(),
@@ -219,8 +240,50 @@ async fn create_chat(State(s): State<AppState>, raw: axum::body::Bytes) -> Respo
     ok(json!(chat))
 }
 
-async fn list_chats(State(s): State<AppState>) -> Response {
-    ok(json!({"chats": s.lock().chats}))
+async fn list_chats(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let post = q.get("post_token");
+    let user = q.get("user_id");
+    let st = s.lock();
+    let chats: Vec<&Chat> = st
+        .chats
+        .iter()
+        .filter(|c| post.is_none_or(|p| &c.post_token == p))
+        .filter(|c| user.is_none_or(|u| &c.seller_user_id == u || &c.buyer_user_id == u))
+        .collect();
+    ok(json!({"chats": chats}))
+}
+
+/// The seller's view: every post with its conversations (one per buyer), newest last.
+async fn list_posts(State(s): State<AppState>) -> Response {
+    let st = s.lock();
+    let mut posts: Vec<Value> = Vec::new();
+    for c in &st.chats {
+        let msgs: Vec<&Message> = st
+            .messages
+            .iter()
+            .filter(|m| m.conversation_id == c.conversation_id)
+            .collect();
+        let conv = json!({
+            "conversation_id": c.conversation_id,
+            "buyer_user_id": c.buyer_user_id,
+            "created_at_ms": c.created_at_ms,
+            "message_count": msgs.len(),
+            "last_message": msgs.last(),
+        });
+        match posts.iter_mut().find(|p| p["post_token"] == c.post_token.as_str()) {
+            Some(p) => {
+                if let Some(list) = p["conversations"].as_array_mut() {
+                    list.push(conv);
+                }
+            }
+            None => posts.push(json!({
+                "post_token": c.post_token,
+                "seller_user_id": c.seller_user_id,
+                "conversations": [conv],
+            })),
+        }
+    }
+    ok(json!({"posts": posts}))
 }
 
 fn parse_side(side: &str) -> Option<bool> {
@@ -260,9 +323,22 @@ async fn launch(State(s): State<AppState>, Path(cid): Path<String>, raw: axum::b
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct UserMessage {
     side: String,
     text: String,
+    /// Spell this message's events differently from the run's settings.
+    sent_at_format: Option<SentAtFormat>,
+    sender_type: Option<HumanSenderType>,
+}
+
+/// The run's event style with one message's overrides applied.
+fn style_for(st: &SimState, sent_at_format: Option<SentAtFormat>, sender_type: Option<HumanSenderType>) -> EventStyle {
+    let base: EventStyle = st.settings.into();
+    EventStyle {
+        sent_at_format: sent_at_format.unwrap_or(base.sent_at_format),
+        human_sender_type: sender_type.unwrap_or(base.human_sender_type),
+    }
 }
 
 async fn user_message(State(s): State<AppState>, Path(cid): Path<String>, raw: axum::body::Bytes) -> Response {
@@ -273,6 +349,9 @@ async fn user_message(State(s): State<AppState>, Path(cid): Path<String>, raw: a
     let Some(seller) = parse_side(&req.side) else {
         return control_error(400, "side must be \"buyer\" or \"seller\"");
     };
+    if req.text.trim().is_empty() {
+        return control_error(400, "text is required");
+    }
     let (msg, events) = {
         let mut st = s.lock();
         let Some(chat) = st.chat(&cid).cloned() else {
@@ -297,7 +376,8 @@ async fn user_message(State(s): State<AppState>, Path(cid): Path<String>, raw: a
             buttons: None,
             sent_at: (st.now_ms() as i64) * 1000,
         };
-        let events = events_for_message(&mut st, &msg);
+        let style = style_for(&st, req.sent_at_format, req.sender_type);
+        let events = events_for_message(&mut st, &msg, style);
         st.messages.push(msg.clone());
         (msg, events)
     };
@@ -419,16 +499,23 @@ async fn perform(s: &AppState, ctx: &LaunchCtx, action: &Value, version: u8, fol
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct BotUserMessage {
     user_id: String,
     text: String,
+    sent_at_format: Option<SentAtFormat>,
+    sender_type: Option<HumanSenderType>,
 }
 
-async fn bot_user_message(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
-    let req: BotUserMessage = match body(&raw) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
+/// A person writes `text` in their chatbot conversation (created on first use); Divar delivers
+/// it as NEW_CHATBOT_MESSAGE with no subscription (API.md §7.2).
+async fn send_to_bot(s: &AppState, req: BotUserMessage) -> Response {
+    if req.user_id.is_empty() {
+        return control_error(400, "user_id is required: whose chatbot conversation is this?");
+    }
+    if req.text.trim().is_empty() {
+        return control_error(400, "text is required");
+    }
     let (msg, events) = {
         let mut st = s.lock();
         if st.user(&req.user_id).is_none() {
@@ -450,16 +537,165 @@ async fn bot_user_message(State(s): State<AppState>, raw: axum::body::Bytes) -> 
             buttons: None,
             sent_at: (st.now_ms() as i64) * 1000,
         };
-        let events = events_for_message(&mut st, &msg);
+        let style = style_for(&st, req.sent_at_format, req.sender_type);
+        let events = events_for_message(&mut st, &msg, style);
         st.messages.push(msg.clone());
         (msg, events)
     };
-    let deliveries = deliver_events(&s, events).await;
+    let deliveries = deliver_events(s, events).await;
     ok(json!({"conversation_id": msg.conversation_id, "message": msg, "deliveries": deliveries}))
+}
+
+async fn bot_user_message(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
+    match body::<BotUserMessage>(&raw) {
+        Ok(req) => send_to_bot(&s, req).await,
+        Err(r) => *r,
+    }
+}
+
+/// The touchpoints that can start the chatbot, and whether they carry an id (API.md §7.1).
+const START_TOUCHPOINTS: &[&str] = &["MY_POST", "MY_DIVAR", "DIVAR_PRO", "CHAT", "DEMAND_POST"];
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct BotStart {
+    user_id: String,
+    /// MY_POST, MY_DIVAR, DIVAR_PRO, CHAT or DEMAND_POST.
+    touchpoint: Option<String>,
+    /// The post token (MY_POST, DEMAND_POST) or conversation id (CHAT); left out when absent.
+    resource_id: Option<String>,
+    /// Instead of touchpoint/resource_id: the text after `/start ` verbatim (may be empty).
+    payload: Option<String>,
+    sent_at_format: Option<SentAtFormat>,
+    sender_type: Option<HumanSenderType>,
+}
+
+/// A touchpoint whose action is START_CHAT_BOT opens the bot and Divar sends, as the user, an
+/// automatic `/start TOUCHPOINT [id]` message (API.md §7.1).
+async fn bot_start(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
+    let req: BotStart = match body(&raw) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let text = match (&req.payload, &req.touchpoint) {
+        (Some(_), Some(_)) => return control_error(400, "give either payload or touchpoint, not both"),
+        (Some(p), None) if p.trim().is_empty() => "/start".to_string(),
+        (Some(p), None) => format!("/start {}", p.trim()),
+        (None, Some(t)) => {
+            if !START_TOUCHPOINTS.contains(&t.as_str()) {
+                return control_error(
+                    400,
+                    format!("unknown touchpoint {t:?}; known: {}", START_TOUCHPOINTS.join(", ")),
+                );
+            }
+            match req.resource_id.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+                Some(id) => format!("/start {t} {id}"),
+                // "If the id is not available only the touchpoint name is sent."
+                None => format!("/start {t}"),
+            }
+        }
+        (None, None) => "/start".to_string(),
+    };
+    let msg = BotUserMessage {
+        user_id: req.user_id,
+        text,
+        sent_at_format: req.sent_at_format,
+        sender_type: req.sender_type,
+    };
+    send_to_bot(&s, msg).await
 }
 
 async fn list_bot_conversations(State(s): State<AppState>) -> Response {
     ok(json!({"conversations": s.lock().bot_conversations}))
+}
+
+/// Open (or find) a person's chatbot conversation without writing anything, as visiting
+/// `https://divar.ir/chat/addon_{slug}` does.
+async fn open_bot_conversation(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
+    let b: UserBody = match body(&raw) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let mut st = s.lock();
+    if b.user_id.is_empty() {
+        return control_error(400, "user_id is required");
+    }
+    if st.user(&b.user_id).is_none() {
+        return control_error(404, format!("no user {:?}", b.user_id));
+    }
+    ok(json!(st.bot_conversation_for(&b.user_id)))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct SettingsReq {
+    sent_at_format: Option<SentAtFormat>,
+    human_sender_type: Option<HumanSenderType>,
+    echo_bot_messages: Option<bool>,
+}
+
+async fn get_settings(State(s): State<AppState>) -> Response {
+    ok(json!({"settings": s.lock().settings}))
+}
+
+async fn set_settings(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
+    let req: SettingsReq = match body(&raw) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let mut st = s.lock();
+    let cur = st.settings;
+    st.settings = Settings {
+        sent_at_format: req.sent_at_format.unwrap_or(cur.sent_at_format),
+        human_sender_type: req.human_sender_type.unwrap_or(cur.human_sender_type),
+        echo_bot_messages: req.echo_bot_messages.unwrap_or(cur.echo_bot_messages),
+    };
+    ok(json!({"settings": st.settings}))
+}
+
+async fn list_event_faults(State(s): State<AppState>) -> Response {
+    let st = s.lock();
+    ok(json!({"faults": st.event_faults, "held": st.held_events}))
+}
+
+async fn add_event_fault(State(s): State<AppState>, raw: axum::body::Bytes) -> Response {
+    let spec: EventFaultSpec = match serde_json::from_slice(&raw) {
+        Ok(v) => v,
+        Err(e) => return control_error(400, format!("bad JSON body: {e}")),
+    };
+    let spec = match event_faults::validate(spec) {
+        Ok(v) => v,
+        Err(e) => return control_error(400, e),
+    };
+    let mut st = s.lock();
+    let id = st.next_id();
+    let rule = EventFaultRule {
+        id,
+        remaining: spec.count,
+        spec,
+        hits: 0,
+    };
+    st.event_faults.push(rule.clone());
+    ok(json!({"fault": rule}))
+}
+
+/// Drop every event fault; envelopes a `reorder` rule still holds are sent (newest first) so
+/// nothing is lost silently.
+async fn clear_event_faults(State(s): State<AppState>) -> Response {
+    let cleared = {
+        let mut st = s.lock();
+        let n = st.event_faults.len();
+        st.event_faults.clear();
+        n
+    };
+    let released = release_held(&s, None).await;
+    ok(json!({"cleared": cleared, "released": released}))
+}
+
+/// Send every held envelope now, newest first, without waiting for the batch to fill.
+async fn release_event_faults(State(s): State<AppState>) -> Response {
+    let released = release_held(&s, None).await;
+    ok(json!({"released": released}))
 }
 
 fn since(q: &HashMap<String, String>) -> u64 {
@@ -469,11 +705,15 @@ fn since(q: &HashMap<String, String>) -> u64 {
 async fn list_deliveries(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let after = since(&q);
     let kind = q.get("kind");
+    let event_type = q.get("event_type");
+    let event_id: Option<u64> = q.get("event_id").and_then(|v| v.parse().ok());
     let st = s.lock();
     let list: Vec<_> = st
         .deliveries
         .iter()
         .filter(|d| d.id > after && kind.is_none_or(|k| &d.kind == k))
+        .filter(|d| event_type.is_none_or(|t| d.event_type.as_ref() == Some(t)))
+        .filter(|d| event_id.is_none_or(|e| d.event_id == Some(e)))
         .collect();
     ok(json!({"deliveries": list}))
 }

@@ -5,7 +5,9 @@ use crate::faults::{self, grpc_code_for};
 use crate::http::{header, json_response, GrpcError};
 use crate::ids;
 use crate::openapi;
-use crate::state::{ApiRequest, Message, SimState, Subscription, TokenOwner};
+use crate::state::{
+    ApiRequest, EventStyle, HumanSenderType, Message, SentAtFormat, SimState, Subscription, TokenOwner,
+};
 use crate::webhooks::{chat_message_json, deliver_events, events_for_message};
 use crate::AppState;
 use axum::body::Bytes;
@@ -249,7 +251,8 @@ async fn conversation_send(
             buttons: None,
             sent_at,
         };
-        let events = events_for_message(st, &msg);
+        let style = st.settings.into();
+        let events = events_for_message(st, &msg, style);
         st.messages.push(msg);
         Outcome {
             result: Ok(json!({"status": 200, "message": "success"})),
@@ -311,11 +314,13 @@ async fn bot_send(
             return Outcome::err(restricted(), vec![]);
         }
         let msg = bot_message(st, &cid, &value);
+        let style = st.settings.into();
+        let events = events_for_message(st, &msg, style);
         st.messages.push(msg);
         Outcome {
             result: Ok(json!({"conversation_id": cid})),
             violations: vec![],
-            events: vec![],
+            events,
         }
     })
     .await
@@ -360,11 +365,13 @@ async fn bot_user_send(
         }
         let conv = st.bot_conversation_for(&user_id);
         let msg = bot_message(st, &conv.conversation_id, &value);
+        let style = st.settings.into();
+        let events = events_for_message(st, &msg, style);
         st.messages.push(msg);
         Outcome {
             result: Ok(json!({"conversation_id": conv.conversation_id})),
             violations: vec![],
-            events: vec![],
+            events,
         }
     })
     .await
@@ -520,10 +527,13 @@ async fn conversation_get(State(shared): State<AppState>, Path(cid): Path<String
             .iter()
             .filter(|m| m.conversation_id == cid && m.media_token.is_none())
             .map(|m| {
-                let mut v = chat_message_json(m);
-                // The REST API's ChatMessage carries sent_at as RFC 3339 (OpenAPI date-time).
-                v["sent_at"] = json!(rfc3339_from_micros(m.sent_at));
-                v
+                // The REST API's ChatMessage follows the OpenAPI: sent_at is a date-time
+                // (RFC 3339) and sender.type is HUMAN or BOT, whatever the event settings say.
+                let style = EventStyle {
+                    sent_at_format: SentAtFormat::Rfc3339,
+                    human_sender_type: HumanSenderType::Human,
+                };
+                chat_message_json(m, style)
             })
             .collect();
         Outcome {
@@ -538,28 +548,7 @@ async fn conversation_get(State(shared): State<AppState>, Path(cid): Path<String
     .await
 }
 
-/// RFC 3339 UTC timestamp without pulling in a date crate (days-from-civil inverse).
-pub fn rfc3339_from_micros(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let micros = us.rem_euclid(1_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
+pub use crate::state::rfc3339_from_micros;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod control;
+pub mod event_faults;
 pub mod faults;
 pub mod http;
 pub mod ids;
@@ -93,11 +94,12 @@ pub async fn start(config: Config) -> std::io::Result<Running> {
         .timeout(Duration::from_millis(config.webhook_timeout_ms))
         .build()
         .map_err(std::io::Error::other)?;
+    let state = SimState::with_settings(config.settings());
     let shared = Arc::new(Shared {
         config,
         base_url: base_url.clone(),
         http,
-        state: Mutex::new(SimState::default()),
+        state: Mutex::new(state),
     });
     let app = router(shared.clone());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

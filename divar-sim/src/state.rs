@@ -2,9 +2,10 @@
 //! tool, and a single lock (never held across an await) keeps every operation atomic and
 //! easy to reason about.
 
+use crate::event_faults::{EventFaultRule, HeldEvent};
 use crate::faults::FaultRule;
 use crate::ids;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -139,6 +140,117 @@ pub struct Delivery {
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub latency_ms: u64,
+    /// `ok` (2xx), `http_error` (the app answered another status) or `transport_error`
+    /// (refused, timeout, unreadable answer).
+    pub outcome: &'static str,
+    /// Events only: the envelope's `type`.
+    pub event_type: Option<String>,
+    /// Events only: one id per envelope Divar meant to send once; every copy an injected
+    /// `duplicate` / `concurrent` fault makes shares it, so a test can count copies.
+    pub event_id: Option<u64>,
+    /// The event fault that shaped this delivery, e.g. `rule 7: duplicate 2/3`.
+    pub fault: Option<String>,
+}
+
+/// How `sent_at` is spelled in event envelopes (API.md §7.2: the docs show int64 µs, the
+/// OpenAPI `date-time`, a public sample an RFC 3339 string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum SentAtFormat {
+    /// Integer microseconds since the epoch, e.g. `1729429926140000`.
+    Micros,
+    /// An RFC 3339 UTC string with microseconds, e.g. `"2024-10-20T13:12:06.140000Z"`.
+    Rfc3339,
+}
+
+impl SentAtFormat {
+    pub fn render(self, micros: i64) -> Value {
+        match self {
+            SentAtFormat::Micros => Value::from(micros),
+            SentAtFormat::Rfc3339 => Value::String(rfc3339_from_micros(micros)),
+        }
+    }
+}
+
+/// How a person's messages are labelled in `sender.type` of events: the enum says `HUMAN`, some
+/// examples in Divar's `chat.md` say `USER` (API.md §8.4, §12.3 item 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum HumanSenderType {
+    #[serde(rename = "HUMAN")]
+    #[value(name = "HUMAN")]
+    Human,
+    #[serde(rename = "USER")]
+    #[value(name = "USER")]
+    User,
+}
+
+impl HumanSenderType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HumanSenderType::Human => "HUMAN",
+            HumanSenderType::User => "USER",
+        }
+    }
+}
+
+/// Per-run switches for how events are spelled, set from the flags and changed through
+/// `POST /_sim/settings`; `POST /_sim/reset` goes back to the flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Settings {
+    pub sent_at_format: SentAtFormat,
+    pub human_sender_type: HumanSenderType,
+    /// Also deliver the bot's own messages as `NEW_CHATBOT_MESSAGE` with `sender.type: BOT`
+    /// (API.md §7.2: "the bot's own messages may also be delivered").
+    pub echo_bot_messages: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sent_at_format: SentAtFormat::Micros,
+            human_sender_type: HumanSenderType::Human,
+            echo_bot_messages: false,
+        }
+    }
+}
+
+/// How one event spells what the settings leave open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventStyle {
+    pub sent_at_format: SentAtFormat,
+    pub human_sender_type: HumanSenderType,
+}
+
+impl From<Settings> for EventStyle {
+    fn from(s: Settings) -> Self {
+        EventStyle {
+            sent_at_format: s.sent_at_format,
+            human_sender_type: s.human_sender_type,
+        }
+    }
+}
+
+/// RFC 3339 UTC timestamp without pulling in a date crate (days-from-civil inverse).
+pub fn rfc3339_from_micros(us: i64) -> String {
+    let secs = us.div_euclid(1_000_000);
+    let micros = us.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -184,6 +296,13 @@ pub struct SimState {
     pub completions: Vec<Completion>,
     pub faults: Vec<FaultRule>,
     pub current_user: Option<String>,
+    /// What the flags set; `reset` returns to it.
+    pub base_settings: Settings,
+    pub settings: Settings,
+    pub event_faults: Vec<EventFaultRule>,
+    /// Events a `reorder` fault is holding back, in the order they arrived.
+    pub held_events: Vec<HeldEvent>,
+    pub next_event: u64,
 }
 
 pub fn wall_ms() -> u64 {
@@ -384,8 +503,23 @@ impl SimState {
         live
     }
 
+    pub fn with_settings(settings: Settings) -> Self {
+        SimState {
+            base_settings: settings,
+            settings,
+            ..SimState::default()
+        }
+    }
+
     pub fn reset(&mut self) {
-        *self = SimState::default();
+        *self = SimState::with_settings(self.base_settings);
+    }
+
+    /// The chat a buyer already has on a post: Divar keeps one conversation per buyer and post.
+    pub fn chat_of(&self, post_token: &str, buyer_user_id: &str) -> Option<&Chat> {
+        self.chats
+            .iter()
+            .find(|c| c.post_token == post_token && c.buyer_user_id == buyer_user_id)
     }
 }
 

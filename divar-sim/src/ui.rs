@@ -21,6 +21,8 @@ pub fn routes() -> Router<AppState> {
             "/ui/style.css",
             get(|| async { asset("text/css; charset=utf-8", STYLE) }),
         )
+        // Browsers ask for it on every page; an empty answer keeps their consoles clean.
+        .route("/favicon.ico", get(|| async { axum::http::StatusCode::NO_CONTENT }))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {

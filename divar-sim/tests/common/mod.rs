@@ -9,7 +9,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use divar_sim::{start, Config, Running};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub const IDENT_KEY: &str = "dev-divar-identification-key-0123456789";
 pub const API_KEY: &str = "dev-kenar-api-key-0123456789";
@@ -21,15 +23,39 @@ pub struct Seen {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// When the request arrived (before any answer delay).
+    pub at: Instant,
 }
 
 #[derive(Clone, Default)]
 pub struct StubApp {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     pub base: String,
+    /// How long the events endpoint takes to answer, to make overlapping deliveries visible.
+    pub events_delay_ms: Arc<AtomicU64>,
 }
 
 impl StubApp {
+    pub fn set_events_delay(&self, ms: u64) {
+        self.events_delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// The bodies the events URL received, in arrival order.
+    pub fn events(&self) -> Vec<Value> {
+        self.seen("/divar/events").into_iter().map(|s| s.body).collect()
+    }
+
+    /// Waits (up to 2 s) until the events URL has received at least `n` bodies.
+    pub async fn wait_events(&self, n: usize) -> Vec<Value> {
+        for _ in 0..100 {
+            if self.seen("/divar/events").len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.events()
+    }
+
     pub fn seen(&self, path: &str) -> Vec<Seen> {
         self.seen
             .lock()
@@ -47,6 +73,7 @@ async fn record(app: &StubApp, path: &str, headers: HeaderMap, body: Bytes) -> O
         path: path.to_string(),
         headers: headers.clone(),
         body,
+        at: Instant::now(),
     });
     // Like the real worker: refuse anything without Divar's identification key.
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
@@ -71,6 +98,10 @@ async fn events(State(app): State<StubApp>, h: HeaderMap, b: Bytes) -> Response 
     if let Some(r) = record(&app, "/divar/events", h, b).await {
         return r;
     }
+    let delay = app.events_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     StatusCode::OK.into_response()
 }
 
@@ -80,6 +111,7 @@ pub async fn start_stub_app() -> StubApp {
     let app = StubApp {
         seen: Arc::default(),
         base,
+        events_delay_ms: Arc::default(),
     };
     let router = Router::new()
         .route("/divar/session-init", post(session_init))
@@ -101,11 +133,17 @@ pub struct Env {
 
 impl Env {
     pub async fn new() -> Env {
+        Env::with_config(|_| {}).await
+    }
+
+    /// A simulator whose flags `tweak` changes (after the test defaults are set).
+    pub async fn with_config(tweak: impl FnOnce(&mut Config)) -> Env {
         let app = start_stub_app().await;
         let mut config = Config::defaults();
         config.port = 0;
         config.app_base = app.base.clone();
         config.webhook_timeout_ms = 3000;
+        tweak(&mut config);
         let sim = start(config).await.unwrap();
         let http = reqwest::Client::builder()
             .no_proxy()
