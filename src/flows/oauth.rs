@@ -33,6 +33,9 @@ pub fn scopes_for(context: &LaunchContext) -> Option<Vec<Scope>> {
     Some(vec![
         Scope::conversation_send_message(conversation),
         Scope::offline_access(),
+        // So that a revocation at Divar reaches us and we stop acting for them at once.
+        Scope::notification_access_revocation(),
+        Scope::user_id(),
     ])
 }
 
@@ -210,7 +213,10 @@ mod tests {
         let url = start_auth(&p, &cfg, &launch(&p, &cfg));
         assert!(url.starts_with("http://127.0.0.1:8790/oauth2/auth?response_type=code&client_id=kenar-edge-dev&"));
         assert_eq!(param(&url, "redirect_uri"), "http://127.0.0.1:8787/oauth/callback");
-        assert_eq!(param(&url, "scope"), "CONVERSATION_SEND_MESSAGE.conv-1 offline_access");
+        assert_eq!(
+            param(&url, "scope"),
+            "CONVERSATION_SEND_MESSAGE.conv-1 offline_access NOTIFICATION_ACCESS_REVOCATION USER_ID"
+        );
         assert_eq!(param(&url, "code_challenge_method"), "S256");
         assert_eq!(param(&url, "state").len(), 43, "256 random bits");
         assert_ne!(

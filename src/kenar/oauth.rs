@@ -19,6 +19,14 @@ impl Scope {
     pub fn offline_access() -> Self {
         Scope("offline_access".into())
     }
+    /// Divar tells the app (`USER_ACCESS_REVOCATION`) when the person revokes its access; it
+    /// sends that only with `USER_ID` granted too (API.md §8.1).
+    pub fn notification_access_revocation() -> Self {
+        Scope("NOTIFICATION_ACCESS_REVOCATION".into())
+    }
+    pub fn user_id() -> Self {
+        Scope("USER_ID".into())
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -128,7 +128,7 @@ describe('OAuth and chat messages against divar-sim', () => {
     assert.equal(url.searchParams.get('response_type'), 'code');
     assert.equal(url.searchParams.get('client_id'), worker.vars.KENAR_APP_SLUG);
     assert.equal(url.searchParams.get('redirect_uri'), `${worker.base}/oauth/callback`);
-    assert.deepEqual(url.searchParams.get('scope').split(' ').sort(), [`CONVERSATION_SEND_MESSAGE.${cid}`, 'offline_access'].sort());
+    assert.deepEqual(url.searchParams.get('scope').split(' ').sort(), [`CONVERSATION_SEND_MESSAGE.${cid}`, 'offline_access', 'NOTIFICATION_ACCESS_REVOCATION', 'USER_ID'].sort());
     assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
     assert.match(url.searchParams.get('code_challenge') || '', /^[A-Za-z0-9_-]{43}$/);
     assert.ok((url.searchParams.get('state') || '').length >= 32, 'a long random state');

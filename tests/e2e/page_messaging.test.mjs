@@ -91,7 +91,7 @@ describe('the messaging step of the page in Chromium', () => {
       assert.equal(posts[0].text, text);
       assert.match(posts[0].idempotency_key, /^[A-Za-z0-9_-]{8,64}$/);
       const consentUrl = new URL(page.url());
-      assert.equal(consentUrl.searchParams.get('scope').split(' ').sort().join(' '), `CONVERSATION_SEND_MESSAGE.${chat.conversation_id} offline_access`);
+      assert.equal(consentUrl.searchParams.get('scope').split(' ').sort().join(' '), [`CONVERSATION_SEND_MESSAGE.${chat.conversation_id}`, 'NOTIFICATION_ACCESS_REVOCATION', 'USER_ID', 'offline_access'].sort().join(' '));
       await page.waitForSelector('button[value="approve"]');
       await page.screenshot({ path: artifactPath('messaging-2-consent.png'), fullPage: true });
 
