@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// kenar-edge: the extra latency the OAuth round trip, sending a chat message and a one-tap
-// answer (dynamic action) add on top of a launch, per step, with the worker in Miniflare
+// kenar-edge: the extra latency the OAuth round trip, sending a chat message, a one-tap
+// answer (dynamic action) and Divar's event webhook (a bot chat message, its acknowledgement
+// and the reply the bot sends on its object's alarm) add on top of a launch, per step, with
+// the worker in Miniflare
 // (workerd, no inspector, wrangler.toml's Durable Objects when it declares any) talking to
 // divar-sim over loopback. Client-side timings (performance.now() around fetch + body read),
 // sequential, one request in flight at a time. See bench/README.md, "Flow latency".
@@ -11,15 +13,18 @@
 // Flags (or env): --iterations (FLOW_ITERATIONS, 200), --warmup (FLOW_WARMUP, 10), --out
 // (FLOW_OUT, default bench/results/flow-latest.md, `-` for none), --no-build (FLOW_NO_BUILD=1),
 // --max-failures (FLOW_MAX_FAILURES, 20: stop early once this many checks failed),
-// --worker-var NAME=VALUE (override a worker binding; repeatable). FLOW_SIM_TARGET_DIR: cargo's
-// target dir for divar-sim's release build (default divar-sim/target, as `cargo build` uses).
+// --worker-var NAME=VALUE (override a worker binding; repeatable), --bot-conversations
+// (FLOW_BOT_CONVERSATIONS, 4: the bot chats the events go to, in turn), --poll-ms (FLOW_POLL_MS,
+// 1: pause between two looks at the sim's request log while waiting for the bot's reply).
+// FLOW_SIM_TARGET_DIR: cargo's target dir for divar-sim's release build (default
+// divar-sim/target, as `cargo build` uses).
 //
 // Every timed answer is checked (status, body, redirect, what reached the simulator); a failed
 // check is counted, its timing dropped, the rest of that iteration skipped, and the exit code
 // is 1 if anything failed: a broken worker must never produce a fast-looking number.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus } from 'node:os';
@@ -41,6 +46,10 @@ const NO_BUILD = flag('no-build', 'FLOW_NO_BUILD');
 const SIM_TARGET = resolve(process.env.FLOW_SIM_TARGET_DIR || join(ROOT, 'divar-sim/target'));
 const SIM_BIN = join(SIM_TARGET, 'release/divar-sim');
 const REQ_TIMEOUT_MS = 15_000;
+const BOT_CONVERSATIONS = Number(opt('bot-conversations', 'FLOW_BOT_CONVERSATIONS', '4'));
+const POLL_MS = Number(opt('poll-ms', 'FLOW_POLL_MS', '1'));
+// how long the bot's reply may take to reach the sim before the iteration fails
+const REPLY_TIMEOUT_MS = 5_000;
 // --worker-var NAME=VALUE (repeatable): override one of the worker's bindings, e.g. to check
 // that a misconfigured worker fails the run instead of producing numbers.
 const WORKER_VARS = {};
@@ -217,6 +226,10 @@ const STEPS = [
   ['visit-propose', 'POST /api/visit/propose, granted → `sent` (buyer; the proposal with its buttons)'],
   ['tap-confirm', 'POST /divar/dynamic-action, one-tap pick on that open proposal, granted → confirmed, `sent`'],
   ['tap-repeat', 'POST /divar/dynamic-action, the same button again (already answered: a toast, nothing posted)'],
+  ['event-ack', 'POST /divar/events, `NEW_CHATBOT_MESSAGE` «منو» in a bot chat → `answered` (the ack; the reply is queued)'],
+  ['event-reply', 'the same event → the bot\'s reply recorded by the sim (`bot_send`), from before the POST, polled'],
+  ['event-reply-sim', '↳ the same by the clocks: the sim\'s `at_ms` for the reply − wall clock before the POST (1 ms steps)'],
+  ['event-repeat', 'POST /divar/events, the same envelope again (same message id) → `duplicate`, no second reply'],
   ['sim-token-code', 'sim: POST /oauth2/token (authorization_code, PKCE), direct'],
   ['sim-send', 'sim: POST /v2/open-platform/conversations/{cid}/messages, direct'],
   ['sim-token-refresh', 'sim: POST /oauth2/token (refresh_token), direct'],
@@ -317,6 +330,42 @@ async function main() {
     })();
     log(`visit chat ${visit.cid}: buyer and seller granted`);
     const dynamicAction = (body) => postJson(`${W}/divar/dynamic-action`, body, { authorization: DEV.DIVAR_IDENTIFICATION_KEY });
+
+    // Divar's events: a few bot conversations the sim knows (it refuses a bot send to one it
+    // did not open), used in turn so no one conversation's object and queue carries them all.
+    // `POST /_sim/bot/conversations` opens one and sends nothing; a sim without it opens one on
+    // a person's first bot message (`POST /_sim/bot/messages`, whose reply is then waited for).
+    // Each event is a fresh message id; the bot's replies are followed through the sim's request
+    // log (`endpoint=bot_send`) with a cursor of their own, so every reply the worker sends is
+    // accounted for: one per answered event, none for a repeated one.
+    let lastBot = 0;
+    const botSends = async () => {
+      const r = await control('GET', `/_sim/requests?since=${lastBot}&endpoint=bot_send`);
+      check(r.status === 200 && Array.isArray(r.json?.requests), `/_sim/requests (bot_send) ${short(r)}`);
+      return r.json.requests.filter((x) => x.id > lastBot);
+    };
+    const takeBotSends = (rs) => {
+      for (const x of rs) lastBot = Math.max(lastBot, x.id);
+    };
+    const botConvs = [];
+    for (let i = 0; i < BOT_CONVERSATIONS; i++) {
+      const chat = await control('POST', '/_sim/chats', {});
+      check(chat.status === 200, `POST /_sim/chats ${short(chat)}`);
+      const user = chat.json.buyer_user_id;
+      let open = await control('POST', '/_sim/bot/conversations', { user_id: user });
+      if (open.status === 404 || open.status === 405) {
+        open = await control('POST', '/_sim/bot/messages', { user_id: user, text: 'سلام' });
+        check(open.status === 200 && open.json?.deliveries?.[0]?.status === 200, `POST /_sim/bot/messages ${short(open)}`);
+        for (const until = performance.now() + REPLY_TIMEOUT_MS; !(await botSends()).length && performance.now() < until;) await sleep(5);
+      }
+      check(open.status === 200 && typeof open.json?.conversation_id === 'string', `open a bot conversation ${short(open)}`);
+      botConvs.push(open.json.conversation_id);
+    }
+    await sleep(50);
+    takeBotSends(await botSends());
+    log(`bot conversations: ${botConvs.length}`);
+    const postEvent = (env) => postJson(`${W}/divar/events`, env, { authorization: DEV.DIVAR_IDENTIFICATION_KEY });
+    const botSendSummary = (rs) => JSON.stringify(rs.map((x) => [x.status, x.valid, x.path.split('/').at(-2)]));
 
     const total = WARMUP + ITERATIONS;
     let failed = 0;
@@ -475,7 +524,55 @@ async function main() {
         time(step, tc2);
         if (record) repeatToasts.set(tc2.json.text_message, (repeatToasts.get(tc2.json.text_message) ?? 0) + 1);
 
-        // 9. divar-sim's share, measured directly: the same code exchange, send and refresh
+        // 9. Divar's event webhook: a person writes «منو» in their bot chat. The worker records
+        // the message id and queues the reply in the conversation's object, answers at once, and
+        // the object's alarm sends the reply (`POST /v1/open-platform/chat/bot/conversations/{id}/messages`).
+        step = 'event-repeat';
+        // nothing may have reached the sim since the last accounted reply (e.g. a late reply to
+        // the previous iteration's repeated delivery)
+        const stray = await botSends();
+        check(stray.length === 0, `the bot sent ${stray.length} reply(ies) nobody asked for (after a repeated delivery?): ${botSendSummary(stray)}`);
+        step = 'event-ack';
+        const botCid = botConvs[it % botConvs.length];
+        const envelope = {
+          type: 'NEW_CHATBOT_MESSAGE',
+          new_chatbot_message: {
+            id: randomUUID(), conversation: { id: botCid, type: 'BOT' }, sender: { type: 'HUMAN' },
+            type: 'TEXT', sent_at: Date.now() * 1000, text: 'منو',
+          },
+        };
+        const evStart = performance.now();
+        const sentWallMs = performance.timeOrigin + evStart;
+        const ev = await postEvent(envelope);
+        check(ev.status === 200 && ev.json?.outcome === 'answered', `event ${short(ev)}`);
+        time(step, ev);
+
+        step = 'event-reply';
+        let replies = [];
+        let replyAt = 0;
+        for (const until = evStart + REPLY_TIMEOUT_MS; ;) {
+          replies = await botSends();
+          replyAt = performance.now();
+          if (replies.length || replyAt > until) break;
+          await sleep(POLL_MS);
+        }
+        takeBotSends(replies);
+        check(replies.length === 1, `expected one bot reply within ${REPLY_TIMEOUT_MS} ms, the sim saw ${botSendSummary(replies)}`);
+        const reply = replies[0];
+        check(reply.status === 200 && reply.valid && reply.path === `/v1/open-platform/chat/bot/conversations/${botCid}/messages`,
+          `bot reply ${reply.status} valid=${reply.valid} ${reply.path} ${JSON.stringify(reply.violations)}`);
+        check(typeof reply.request_body?.text_message === 'string' && reply.request_body.text_message.length > 0, 'the bot reply has no text');
+        got[step] = replyAt - evStart;
+        got['event-reply-sim'] = reply.at_ms - sentWallMs;
+
+        step = 'event-repeat';
+        const ev2 = await postEvent(envelope);
+        check(ev2.status === 200 && ev2.json?.outcome === 'duplicate', `repeated event ${short(ev2)}`);
+        const again = await botSends();
+        check(again.length === 0, `a repeated delivery sent ${again.length} reply(ies): ${botSendSummary(again)}`);
+        time(step, ev2);
+
+        // 10. divar-sim's share, measured directly: the same code exchange, send and refresh
         step = 'sim-token-code';
         const verifier = randomBytes(32).toString('base64url');
         const challenge = createHash('sha256').update(verifier).digest('base64url');
@@ -529,6 +626,15 @@ async function main() {
       if ((it + 1) % 50 === 0) log(`${it + 1}/${total} iterations`);
     }
 
+    // No bot reply may arrive after the last accounted one: the last repeated delivery is given
+    // a moment to (wrongly) send.
+    await sleep(250);
+    const late = await botSends();
+    if (late.length) {
+      failures['event-repeat']++;
+      failureSamples.push(`${late.length} bot reply(ies) after the last answered event: ${botSendSummary(late)}`);
+    }
+
     // Every call the worker made to the sim must have passed its OpenAPI checks.
     const all = await control('GET', '/_sim/requests');
     const invalid = all.json.requests.filter((x) => !x.valid);
@@ -557,12 +663,16 @@ function report({ t0 }) {
     `(release build) on loopback; ${ITERATIONS} iterations after ${WARMUP} warm-up, one request in flight; client-side ` +
     `times (fetch to last body byte, keep-alive) in ms; ${cpus().length} CPUs, node ${process.version}. Each iteration ` +
     'runs every step once, in the order below, on a fresh chat (the visit steps on one chat set up before the loop, ' +
-    'a fresh proposal each iteration); a failed check drops the whole iteration.', '');
+    `a fresh proposal each iteration; the events in turn to ${BOT_CONVERSATIONS} bot chats, the reply looked for in the ` +
+    `sim's request log every ${POLL_MS} ms + one look's round trip); a failed check drops the whole iteration.`, '');
   const headline = [
     ['session-init', 'session-init'],
     ['tap-confirm', 'one-tap answer, confirms an open proposal (granted, posts the confirmation)'],
     ['tap-repeat', 'one-tap answer, repeated on the answered proposal (nothing posted)'],
     ['msg-sent', 'message send, granted'],
+    ['event-ack', 'Divar event (bot chat message), acknowledged'],
+    ['event-reply', 'Divar event → the bot\'s reply recorded by the sim'],
+    ['event-repeat', 'Divar event delivered again (duplicate, nothing sent)'],
   ];
   L.push('| headline (ms) | p50 | p99 |', '|---|---:|---:|');
   for (const [k, label] of headline) L.push(`| ${label} | ${f2(st[k].p50)} | ${f2(st[k].p99)} |`);
@@ -586,6 +696,10 @@ function report({ t0 }) {
     ['One-tap answer confirming a proposal (dynamic action, granted)', st['tap-confirm']],
     ['  worker\'s own share: − sim send', diff('tap-confirm', [['sim-send', 1]])],
     ['One-tap answer repeated on the answered proposal', st['tap-repeat']],
+    ['Divar event (bot chat message) acknowledged', st['event-ack']],
+    ['Divar event → the bot\'s reply at the sim (ack, alarm, send; polled)', st['event-reply']],
+    ['  after the ack: reply − ack', diff('event-reply', [['event-ack', 1]])],
+    ['Divar event delivered again (duplicate)', st['event-repeat']],
   ];
   L.push('## Extra latency relative to session-init', '');
   L.push(`Session-init alone: p50 ${f2(base.p50)} / p95 ${f2(base.p95)} / p99 ${f2(base.p99)} ms. Rows are per-iteration sums/differences ` +
@@ -602,8 +716,10 @@ function report({ t0 }) {
     L.push('');
   } else {
     L.push('All checks passed: every status, body, redirect and handle as expected; every send reached the sim once ' +
-      '(the expired path: 401, one refresh, 200; a confirming tap: one confirmation; a repeated tap: none); every worker ' +
-      'call passed the sim\'s OpenAPI checks.', '');
+      '(the expired path: 401, one refresh, 200; a confirming tap: one confirmation; a repeated tap: none); every ' +
+      'event answered `answered` and got exactly one bot reply in its conversation, every repeated one `duplicate` and ' +
+      'none (checked right after it, before the next event, and 250 ms after the last); every worker call passed the ' +
+      'sim\'s OpenAPI checks.', '');
   }
   if (repeatToasts.size) {
     L.push(`The repeated tap answered: ${[...repeatToasts].map(([t, n]) => `"${t}" ×${n}`).join('; ')}.`, '');
