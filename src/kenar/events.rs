@@ -189,15 +189,7 @@ pub enum TransactionKind {
 ///
 /// Divar retries an event it got a 4xx for, forever; so the caller logs this error and still
 /// answers 2xx, dropping the event. The messages are short and never echo the input.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum EventError {
-    #[error("the body is not valid JSON")]
-    NotJson,
-    #[error("the body must be a JSON object")]
-    NotObject,
-    #[error("invalid field {field}: {why}")]
-    Field { field: &'static str, why: &'static str },
-}
+pub use super::BodyError as EventError;
 
 fn bad(field: &'static str, why: &'static str) -> EventError {
     EventError::Field { field, why }

@@ -89,15 +89,7 @@ impl LaunchContext {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LaunchError {
-    #[error("the body is not valid JSON")]
-    NotJson,
-    #[error("the body must be a JSON object")]
-    NotObject,
-    #[error("invalid field {field}: {why}")]
-    Field { field: &'static str, why: &'static str },
-}
+pub use super::BodyError as LaunchError;
 
 fn field(field: &'static str, why: &'static str) -> LaunchError {
     LaunchError::Field { field, why }
