@@ -235,8 +235,6 @@ export async function startSim({ appBase, vars = devVars(), args = [], timeoutMs
  *   persistTo            KV directory (default: a fresh temp dir, removed by stop({ clean: true }))
  *   simBase              the simulator's base URL: KENAR_API_BASE, KENAR_OAUTH_BASE, completion
  *   vars                 overrides on top of devVars() + the above; a value of null drops the var
- *   testScheduled        pass --test-scheduled, so GET /__scheduled runs the cron handler
- *                        (see runScheduled)
  *   timeoutMs            how long to wait for GET /healthz → 200 (default 60 s)
  * Returns { base, port, inspectorPort, persistTo, vars, proc, log(), stop(opts), restart({ whileDown }) }.
  */
@@ -246,7 +244,6 @@ export async function startWorker({
   persistTo,
   simBase,
   vars = {},
-  testScheduled = false,
   timeoutMs = 60_000,
 } = {}) {
   ensureWorkerBuilt();
@@ -286,7 +283,6 @@ export async function startWorker({
         '--env-file', envFile,
         '--show-interactive-dev-session=false',
       ];
-      if (testScheduled) args.push('--test-scheduled');
       for (const [k, v] of Object.entries(all)) args.push('--var', `${k}:${v}`);
       worker.proc = spawnGroup(process.execPath, args, {
         name: 'wrangler dev',
@@ -413,14 +409,6 @@ export async function jsonCall(url, { method = 'GET', body, headers = {}, timeou
     /* not JSON */
   }
   return { status: r.status, headers: r.headers, text, body: parsed };
-}
-
-/**
- * Runs the worker's cron handler once (the worker must be started with testScheduled: true)
- * with wrangler.toml's schedule. Resolves when the handler has finished; returns the response.
- */
-export function runScheduled(worker, cron = '*/2 * * * *') {
-  return jsonCall(`${worker.base}/__scheduled?cron=${encodeURIComponent(cron).replace(/%20/g, '+')}`, { timeoutMs: 30_000 });
 }
 
 /** POST /divar/session-init as Divar would (the identification key by default). */
