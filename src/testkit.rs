@@ -369,6 +369,7 @@ impl Sql for NativeSql {
 struct Slot {
     sql: NativeSql,
     alarm: Rc<Cell<Option<u64>>>,
+    schema_ready: Rc<Cell<bool>>,
 }
 
 /// Durable Objects in process: each name gets its own SQLite and alarm; a call runs the
@@ -511,6 +512,9 @@ impl ObjectHost for ObjectTestHost {
     }
     async fn unschedule(&self) {
         self.slot.alarm.set(None);
+    }
+    fn schema_ready(&self) -> &Cell<bool> {
+        &self.slot.schema_ready
     }
 }
 

@@ -490,6 +490,7 @@ mod tests {
         p: TestPlatform,
         http: SlowHttp,
         sql: NativeSql,
+        schema_ready: std::cell::Cell<bool>,
     }
 
     impl Platform for Host {
@@ -527,6 +528,9 @@ mod tests {
         }
         async fn schedule(&self, _at_ms: u64) {}
         async fn unschedule(&self) {}
+        fn schema_ready(&self) -> &std::cell::Cell<bool> {
+            &self.schema_ready
+        }
     }
 
     /// Runs two futures on one thread, taking turns at each await, `a` first.
@@ -560,7 +564,12 @@ mod tests {
         let http = SlowHttp(p.http.clone());
         let sql = NativeSql::default();
         crate::objects::sql::migrate(&sql, SCHEMA).expect("schema");
-        Host { p, http, sql }
+        Host {
+            p,
+            http,
+            sql,
+            schema_ready: Default::default(),
+        }
     }
 
     fn save_on(h: &Host, cfg: &Config, access: &str, expires_in_ms: u64) {

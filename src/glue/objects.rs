@@ -2,6 +2,8 @@
 //! `ctx.storage.sql` with `transactionSync`, the alarm, and stubs for calling other objects.
 //! The classes only translate; `objects::conversation` and `objects::person` decide.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use worker::wasm_bindgen::prelude::*;
@@ -136,10 +138,11 @@ pub struct DoHost {
     platform: WorkerPlatform,
     sql: DoSql,
     storage: worker::Storage,
+    schema_ready: Rc<Cell<bool>>,
 }
 
 impl DoHost {
-    fn new(state: &State, env: &Env) -> worker::Result<Self> {
+    fn new(state: &State, env: &Env, schema_ready: Rc<Cell<bool>>) -> worker::Result<Self> {
         let storage = state.storage();
         Ok(DoHost {
             platform: WorkerPlatform::new(
@@ -152,6 +155,7 @@ impl DoHost {
                 storage: state.storage(),
             },
             storage,
+            schema_ready,
         })
     }
 }
@@ -199,16 +203,23 @@ impl ObjectHost for DoHost {
             self.log(&format!("object: could not clear the alarm: {e}"));
         }
     }
+    fn schema_ready(&self) -> &Cell<bool> {
+        &self.schema_ready
+    }
 }
 
-async fn run(state: &State, env: &Env, req: &mut Request, class: ObjectClass) -> worker::Result<WorkerResponse> {
+async fn run(
+    (state, env, schema_ready): (&State, &Env, &Rc<Cell<bool>>),
+    req: &mut Request,
+    class: ObjectClass,
+) -> worker::Result<WorkerResponse> {
     let command = req.bytes().await?;
     let config = super::config(env);
     let cfg = match config.as_ref() {
         Ok(cfg) => cfg,
         Err(e) => return super::to_worker(AppError::Config(e.clone()).to_response()),
     };
-    let host = DoHost::new(state, env)?;
+    let host = DoHost::new(state, env, schema_ready.clone())?;
     let response = match class {
         ObjectClass::Conversation => conversation::handle(&host, cfg, &command).await,
         ObjectClass::Person => person::handle(&host, cfg, &command).await,
@@ -221,21 +232,32 @@ async fn run(state: &State, env: &Env, req: &mut Request, class: ObjectClass) ->
 pub struct ConversationObject {
     state: State,
     env: Env,
+    /// Tables are made once per instance (`objects::ensure_schema`).
+    schema_ready: Rc<Cell<bool>>,
 }
 
 impl DurableObject for ConversationObject {
     fn new(state: State, env: Env) -> Self {
-        ConversationObject { state, env }
+        ConversationObject {
+            state,
+            env,
+            schema_ready: Rc::default(),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<WorkerResponse> {
-        run(&self.state, &self.env, &mut req, ObjectClass::Conversation).await
+        run(
+            (&self.state, &self.env, &self.schema_ready),
+            &mut req,
+            ObjectClass::Conversation,
+        )
+        .await
     }
 
     async fn alarm(&self) -> worker::Result<WorkerResponse> {
         let config = super::config(&self.env);
         if let Ok(cfg) = config.as_ref() {
-            let host = DoHost::new(&self.state, &self.env)?;
+            let host = DoHost::new(&self.state, &self.env, self.schema_ready.clone())?;
             conversation::alarm(&host, cfg).await;
             host.platform.drain().await;
         }
@@ -247,14 +269,25 @@ impl DurableObject for ConversationObject {
 pub struct PersonObject {
     state: State,
     env: Env,
+    /// Tables are made once per instance (`objects::ensure_schema`).
+    schema_ready: Rc<Cell<bool>>,
 }
 
 impl DurableObject for PersonObject {
     fn new(state: State, env: Env) -> Self {
-        PersonObject { state, env }
+        PersonObject {
+            state,
+            env,
+            schema_ready: Rc::default(),
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<WorkerResponse> {
-        run(&self.state, &self.env, &mut req, ObjectClass::Person).await
+        run(
+            (&self.state, &self.env, &self.schema_ready),
+            &mut req,
+            ObjectClass::Person,
+        )
+        .await
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::service_state;
-use super::sql::{migrate, Sql, StoreError};
+use super::sql::{Sql, StoreError};
 use super::ObjectHost;
 use crate::config::Config;
 use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem, STATE_VERSION_KEY};
@@ -129,10 +129,8 @@ pub async fn call<O: Objects>(objects: &O, key: &str, command: &ConversationComm
 
 /// Runs one command. Never panics; every failure is a JSON error response.
 pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Response {
-    for schema in SCHEMA_ALL {
-        if let Err(e) = migrate(h.sql(), schema) {
-            return internal(e).to_response();
-        }
+    if let Err(e) = super::ensure_schema(h, &SCHEMA_ALL) {
+        return internal(e).to_response();
     }
     let Ok(command) = serde_json::from_slice::<ConversationCommand>(command) else {
         return super::bad_command("conversation");
@@ -152,11 +150,9 @@ pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Respo
 
 /// The alarm: retries whatever is due, then sets the next alarm.
 pub async fn alarm<H: ObjectHost>(h: &H, cfg: &Config) {
-    for schema in SCHEMA_ALL {
-        if let Err(e) = migrate(h.sql(), schema) {
-            h.log(&format!("conversation alarm: {e}"));
-            return;
-        }
+    if let Err(e) = super::ensure_schema(h, &SCHEMA_ALL) {
+        h.log(&format!("conversation alarm: {e}"));
+        return;
     }
     if let Err(e) = engine::pump_all(h, cfg, &settle).await {
         h.log(&format!("conversation alarm: {e}"));

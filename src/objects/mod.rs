@@ -9,8 +9,10 @@ pub mod person;
 pub mod service_state;
 pub mod sql;
 
+use std::cell::Cell;
+
 use crate::platform::Platform;
-use sql::Sql;
+use sql::{migrate, Sql, StoreError};
 
 /// What code inside an object may touch: everything a request handler may, its own SQL
 /// storage, and its alarm.
@@ -22,6 +24,21 @@ pub trait ObjectHost: Platform {
     async fn schedule(&self, at_ms: u64);
     /// Nothing left to wake up for.
     async fn unschedule(&self);
+    /// Whether this instance of the object has already made sure its tables exist.
+    fn schema_ready(&self) -> &Cell<bool>;
+}
+
+/// Creates the object's tables once per instance: `CREATE … IF NOT EXISTS` is cheap, but each
+/// statement is a call into the runtime, and this runs before every command.
+pub fn ensure_schema<H: ObjectHost>(h: &H, schemas: &[&[&str]]) -> Result<(), StoreError> {
+    if h.schema_ready().get() {
+        return Ok(());
+    }
+    for schema in schemas {
+        migrate(h.sql(), schema)?;
+    }
+    h.schema_ready().set(true);
+    Ok(())
 }
 
 /// An object's answer when a command cannot be read: the worker sent it, so this is a bug or

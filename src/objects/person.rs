@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::sql::{migrate, Sql};
+use super::sql::Sql;
 use super::ObjectHost;
 use crate::config::Config;
 use crate::crypto::Sealer;
@@ -46,7 +46,7 @@ fn internal(e: impl std::fmt::Display) -> Response {
 
 /// Runs one command in the person's object.
 pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Response {
-    if let Err(e) = migrate(h.sql(), tokens::SCHEMA) {
+    if let Err(e) = super::ensure_schema(h, &[tokens::SCHEMA]) {
         return internal(e);
     }
     let Ok(command) = serde_json::from_slice::<PersonCommand>(command) else {
