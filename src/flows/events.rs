@@ -257,4 +257,28 @@ mod tests {
         assert_eq!((r.status, r.json_body()["revoked"].as_bool()), (200, Some(true)));
         assert_eq!(chat.token_of("u-1"), TokenStatus::ConsentNeeded);
     }
+
+    #[test]
+    fn a_delivery_is_remembered_for_a_week_then_forgotten() {
+        let chat = Chat::default();
+        bot_ok(&chat, 2);
+        let body = bot_message("m-old", "منو", "HUMAN");
+        assert_eq!(
+            deliver(&chat, Some(IDENTIFICATION_KEY), &body).json_body()["outcome"],
+            "answered"
+        );
+        chat.p.fire_alarms();
+        chat.p.advance_secs(6 * 24 * 3600);
+        assert_eq!(
+            deliver(&chat, Some(IDENTIFICATION_KEY), &body).json_body()["outcome"],
+            "duplicate"
+        );
+        chat.p.advance_secs(2 * 24 * 3600);
+        // Another message prunes what is past the window.
+        deliver(&chat, Some(IDENTIFICATION_KEY), &bot_message("m-new", "منو", "HUMAN"));
+        let key = crate::delivery::conversation_key(BOT_CHAT);
+        let sql = chat.p.objects.sql_of(crate::platform::ObjectClass::Conversation, &key);
+        let ids = crate::objects::sql::Sql::exec(&sql, "SELECT id FROM handled ORDER BY id", &[]).expect("ids");
+        assert_eq!(ids, vec![vec![crate::objects::sql::SqlValue::Text("m-new".into())]]);
+    }
 }

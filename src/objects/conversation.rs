@@ -157,13 +157,6 @@ pub async fn alarm<H: ObjectHost>(h: &H, cfg: &Config) {
     if let Err(e) = engine::pump_all(h, cfg, &settle).await {
         h.log(&format!("conversation alarm: {e}"));
     }
-    let forget_before = h.now_ms().saturating_sub(HANDLED_KEEP_MS);
-    if let Err(e) = h
-        .sql()
-        .exec("DELETE FROM handled WHERE at < ?", &[forget_before.into()])
-    {
-        h.log(&format!("conversation alarm: {e}"));
-    }
     if let Err(e) = engine::rearm(h).await {
         h.log(&format!("conversation alarm: could not re-arm: {e}"));
     }
@@ -209,6 +202,10 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             // Recorded and answered in one transaction; the reply itself goes out on the alarm
             // right after, so Divar's delivery is acknowledged at once.
             let outcome = h.sql().transaction(|| {
+                // Deliveries older than Divar's redelivery window are forgotten as new ones come.
+                let forget_before = h.now_ms().saturating_sub(HANDLED_KEEP_MS);
+                h.sql()
+                    .exec("DELETE FROM handled WHERE at < ?", &[forget_before.into()])?;
                 let fresh = h.sql().exec(
                     "INSERT INTO handled (id, at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING RETURNING id",
                     &[message.id.as_str().into(), h.now_ms().into()],
