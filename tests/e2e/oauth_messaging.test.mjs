@@ -381,19 +381,22 @@ describe('OAuth and chat messages against divar-sim', () => {
     assert.equal(await tokenCalls(), tokensBefore + 1);
   });
 
-  test('a revoked grant makes the next send needs_consent (permission_revoked); consent again → sent', async () => {
+  test('a revocation at Divar reaches the events URL: the next send asks for consent without calling Divar; consent again → sent', async () => {
     const { chat, handle } = await grantedLaunch('revoke');
     const cid = chat.conversation_id;
+    const before = await lastRequestId();
     const rv = await sim.control('POST', '/_sim/users/revoke', { user_id: chat.seller_user_id });
     assert.equal(rv.status, 200, rv.text);
     assert.ok(rv.body.revoked_grants >= 1, rv.text);
+    assert.equal(rv.body.notified, true, 'the grant carried NOTIFICATION_ACCESS_REVOCATION and USER_ID');
 
     const text = 'پس از لغو دسترسی';
     const key = newKey('revoke');
     const r = await postMessage(handle, text, key);
     assert.equal(r.status, 200, `not an error: ${r.text}`);
     assert.equal(r.body.item.state, 'needs_consent');
-    assert.equal(r.body.item.reason, 'permission_revoked');
+    assert.equal(r.body.item.reason, 'permission_needed', 'the grant was already gone: the notice removed it');
+    assert.equal((await requestsSince(before, { endpoint: 'conversation_send', cid })).length, 0);
     assert.equal((await simMessages(cid, text)).length, 0);
 
     // The grant is gone: the next try asks for consent without calling Divar at all.
