@@ -208,56 +208,60 @@ impl ObjectHost for DoHost {
     }
 }
 
-async fn run(
-    (state, env, schema_ready): (&State, &Env, &Rc<Cell<bool>>),
-    req: &mut Request,
-    class: ObjectClass,
-) -> worker::Result<WorkerResponse> {
-    let command = req.bytes().await?;
-    let config = super::config(env);
-    let cfg = match config.as_ref() {
-        Ok(cfg) => cfg,
-        Err(e) => return super::to_worker(AppError::Config(e.clone()).to_response()),
-    };
-    let host = DoHost::new(state, env, schema_ready.clone())?;
-    let response = match class {
-        ObjectClass::Conversation => conversation::handle(&host, cfg, &command).await,
-        ObjectClass::Person => person::handle(&host, cfg, &command).await,
-    };
-    host.platform.drain().await;
-    super::to_worker(response)
-}
-
-#[durable_object]
-pub struct ConversationObject {
+/// What both classes are: the runtime's state and env, and whether this instance made its
+/// tables yet (`objects::ensure_schema`). A class only names which logic runs.
+struct Core {
     state: State,
     env: Env,
-    /// Tables are made once per instance (`objects::ensure_schema`).
     schema_ready: Rc<Cell<bool>>,
 }
 
-impl DurableObject for ConversationObject {
+impl Core {
     fn new(state: State, env: Env) -> Self {
-        ConversationObject {
+        Core {
             state,
             env,
             schema_ready: Rc::default(),
         }
     }
 
+    fn host(&self) -> worker::Result<DoHost> {
+        DoHost::new(&self.state, &self.env, self.schema_ready.clone())
+    }
+
+    async fn fetch(&self, req: &mut Request, class: ObjectClass) -> worker::Result<WorkerResponse> {
+        let command = req.bytes().await?;
+        let config = super::config(&self.env);
+        let cfg = match config.as_ref() {
+            Ok(cfg) => cfg,
+            Err(e) => return super::to_worker(AppError::Config(e.clone()).to_response()),
+        };
+        let host = self.host()?;
+        let response = match class {
+            ObjectClass::Conversation => conversation::handle(&host, cfg, &command).await,
+            ObjectClass::Person => person::handle(&host, cfg, &command).await,
+        };
+        host.platform.drain().await;
+        super::to_worker(response)
+    }
+}
+
+#[durable_object]
+pub struct ConversationObject(Core);
+
+impl DurableObject for ConversationObject {
+    fn new(state: State, env: Env) -> Self {
+        ConversationObject(Core::new(state, env))
+    }
+
     async fn fetch(&self, mut req: Request) -> worker::Result<WorkerResponse> {
-        run(
-            (&self.state, &self.env, &self.schema_ready),
-            &mut req,
-            ObjectClass::Conversation,
-        )
-        .await
+        self.0.fetch(&mut req, ObjectClass::Conversation).await
     }
 
     async fn alarm(&self) -> worker::Result<WorkerResponse> {
-        let config = super::config(&self.env);
+        let config = super::config(&self.0.env);
         if let Ok(cfg) = config.as_ref() {
-            let host = DoHost::new(&self.state, &self.env, self.schema_ready.clone())?;
+            let host = self.0.host()?;
             conversation::alarm(&host, cfg).await;
             host.platform.drain().await;
         }
@@ -266,28 +270,14 @@ impl DurableObject for ConversationObject {
 }
 
 #[durable_object]
-pub struct PersonObject {
-    state: State,
-    env: Env,
-    /// Tables are made once per instance (`objects::ensure_schema`).
-    schema_ready: Rc<Cell<bool>>,
-}
+pub struct PersonObject(Core);
 
 impl DurableObject for PersonObject {
     fn new(state: State, env: Env) -> Self {
-        PersonObject {
-            state,
-            env,
-            schema_ready: Rc::default(),
-        }
+        PersonObject(Core::new(state, env))
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<WorkerResponse> {
-        run(
-            (&self.state, &self.env, &self.schema_ready),
-            &mut req,
-            ObjectClass::Person,
-        )
-        .await
+        self.0.fetch(&mut req, ObjectClass::Person).await
     }
 }
