@@ -57,8 +57,6 @@ pub trait Kv: Clone + 'static {
     async fn get(&self, key: &str) -> Result<Option<String>, KvError>;
     async fn put(&self, key: &str, value: &str, ttl: Ttl) -> Result<(), KvError>;
     async fn delete(&self, key: &str) -> Result<(), KvError>;
-    /// Up to `limit` keys under `prefix`. Eventually consistent, like everything in KV.
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError>;
 }
 
 /// The two kinds of Durable Object: one per conversation, one per person.

@@ -103,20 +103,6 @@ impl Kv for MemKv {
         }
         Ok(())
     }
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
-        self.check()?;
-        let now = self.now_secs.get();
-        let mut keys: Vec<String> = self
-            .inner
-            .borrow()
-            .iter()
-            .filter(|(k, e)| k.starts_with(prefix) && e.1 > now && !e.0.is_empty())
-            .map(|(k, _)| k.clone())
-            .collect();
-        keys.sort();
-        keys.truncate(limit);
-        Ok(keys)
-    }
 }
 
 type Reply = Result<OutResponse, HttpError>;
@@ -700,6 +686,6 @@ mod tests {
         kv.advance_secs(KV_PROPAGATION_SECS);
         assert_eq!(pollster::block_on(kv.get("k")).expect("get"), None);
         kv.serve_stale_reads(false);
-        assert_eq!(pollster::block_on(kv.list("", 10)).expect("list"), Vec::<String>::new());
+        assert_eq!(pollster::block_on(kv.get("k")).expect("get"), None);
     }
 }

@@ -34,18 +34,6 @@ impl Kv for WorkerKv {
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.0.delete(key).await.map_err(|e| KvError(e.to_string()))
     }
-
-    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, KvError> {
-        let listed = self
-            .0
-            .list()
-            .prefix(prefix.to_string())
-            .limit(limit as u64)
-            .execute()
-            .await
-            .map_err(|e| KvError(e.to_string()))?;
-        Ok(listed.keys.into_iter().map(|k| k.name).collect())
-    }
 }
 
 #[derive(Clone)]
@@ -91,7 +79,7 @@ impl Http for WorkerHttp {
     }
 }
 
-/// Where deferred work goes: `wait_until` on a fetch, or a list the scheduled handler drains.
+/// Where deferred work goes: `wait_until` on a fetch, or a list an object drains before answering.
 pub enum Waiter {
     Fetch(Context),
     Inline(RefCell<Vec<Deferred>>),
