@@ -8,22 +8,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { handleClaims, jsonCall, launchViaSim, sleep, startStack } from '../lib/harness.mjs';
+import { handleClaims, jsonCall, launchViaSim, pollUntil, sleep, startStack } from '../lib/harness.mjs';
 
 /** Per-call timeout for calls to Divar: low, so a hanging Divar costs little test time. */
 const API_TIMEOUT_MS = 700;
 // The first retry by the conversation object's alarm (30 s in production).
 const RETRY_BASE_MS = 2_000;
-
-/** Polls `check` until it holds or `ms` have passed; says whether it came to hold. */
-async function waitFor(check, ms, everyMs = 250) {
-  const until = Date.now() + ms;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > until) return false;
-    await sleep(everyMs);
-  }
-}
 
 describe('OAuth and chat messages against divar-sim', () => {
   let stack;
@@ -525,7 +515,7 @@ describe('OAuth and chat messages against divar-sim', () => {
       assert.equal(item.state, 'waiting', JSON.stringify(item));
       assert.equal((await simMessages(cid, text)).length, 0);
       await clearFaults();
-      const delivered = await waitFor(async () => (await simMessages(cid, text)).length === 1, RETRY_BASE_MS + 10_000);
+      const delivered = await pollUntil(async () => (await simMessages(cid, text)).length === 1, { timeoutMs: RETRY_BASE_MS + 10_000 });
       assert.ok(delivered, 'the alarm sent it');
       assert.equal((await listItems(own.handle)).find((i) => i.id === item.id).state, 'sent');
       const again = await send(own.handle, text, key);
@@ -550,7 +540,7 @@ describe('OAuth and chat messages against divar-sim', () => {
       const cid = own.chat.conversation_id;
       assert.deepEqual((await requestsSince(since, { endpoint: 'conversation_send', cid })).map((c) => c.status), [500, 500, 500]);
 
-      const delivered = await waitFor(async () => (await simMessages(cid, text)).length === 1, RETRY_BASE_MS + 10_000);
+      const delivered = await pollUntil(async () => (await simMessages(cid, text)).length === 1, { timeoutMs: RETRY_BASE_MS + 10_000 });
       assert.ok(delivered, 'the alarm sent it');
       const calls = await requestsSince(since, { endpoint: 'conversation_send', cid });
       assert.equal(calls.length, 4, 'one more call, by the alarm');
