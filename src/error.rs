@@ -18,6 +18,9 @@ pub enum AppError {
     Unauthorized,
     #[error("session: {0}")]
     Session(&'static str),
+    /// A valid session asking for what its person may not do here.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -47,6 +50,7 @@ impl AppError {
             AppError::BadRequest(_) => 400,
             AppError::InvalidField { .. } => 422,
             AppError::Unauthorized | AppError::Session(_) => 401,
+            AppError::Forbidden(_) => 403,
             AppError::NotFound => 404,
             AppError::MethodNotAllowed(_) => 405,
             AppError::Conflict(_) => 409,
@@ -62,6 +66,7 @@ impl AppError {
             AppError::InvalidField { .. } => "invalid_field",
             AppError::Unauthorized => "unauthorized",
             AppError::Session(code) => code,
+            AppError::Forbidden(_) => "forbidden",
             AppError::NotFound => "not_found",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
@@ -74,7 +79,7 @@ impl AppError {
 
     pub fn to_response(&self) -> Response {
         let message = match self {
-            AppError::BadRequest(why) | AppError::Conflict(why) => why.clone(),
+            AppError::BadRequest(why) | AppError::Conflict(why) | AppError::Forbidden(why) => why.clone(),
             AppError::InvalidField { .. } | AppError::PayloadTooLarge(_) | AppError::UnsupportedMediaType(_) => {
                 self.to_string()
             }

@@ -18,6 +18,10 @@ pub enum Route {
     Messages,
     DynamicAction,
     Events,
+    /// `GET /api/assistant`: the seller's assistant for their post.
+    Assistant,
+    /// `POST /api/assistant/settings`.
+    AssistantSettings,
     /// `GET /api/<service>`.
     ServiceView(ServiceId),
     /// `POST /api/<service>/<op>`; the op is the path's last segment.
@@ -39,6 +43,8 @@ impl Route {
             "/api/messages" => Route::Messages,
             "/divar/dynamic-action" => Route::DynamicAction,
             "/divar/events" => Route::Events,
+            "/api/assistant" => Route::Assistant,
+            "/api/assistant/settings" => Route::AssistantSettings,
             "/_selftest/storage" => Route::SelfTest,
             p if p.starts_with("/ics/") => Route::Calendar,
             "/return" => Route::ReturnToDivar,
@@ -64,12 +70,14 @@ impl Route {
             | Route::OAuthStart
             | Route::DynamicAction
             | Route::Events
+            | Route::AssistantSettings
             | Route::ServiceAct(_)
             | Route::SelfTest => "POST",
             Route::Messages => "GET, POST",
             Route::Health
             | Route::Session
             | Route::OAuthCallback
+            | Route::Assistant
             | Route::ServiceView(_)
             | Route::Calendar
             | Route::ReturnToDivar => "GET",
@@ -130,6 +138,8 @@ async fn dispatch<P: Platform>(
         Route::Messages => flows::messaging::list(p, cfg, req).await,
         Route::DynamicAction => flows::dynamic_action::handle(p, cfg, req).await,
         Route::Events => flows::events::handle(p, cfg, req).await,
+        Route::Assistant => flows::assistant::view(p, cfg, req).await,
+        Route::AssistantSettings => flows::assistant::save(p, cfg, req).await,
         Route::ServiceView(service) => flows::service_api::view(p, cfg, req, service).await,
         Route::ServiceAct(service) => {
             let op = req.path.trim_end_matches('/').rsplit('/').next().unwrap_or("");

@@ -420,18 +420,24 @@ impl MemObjects {
 
     async fn fire_due(&self) -> usize {
         let now = self.shared.now_ms.get();
-        let due: Vec<String> = self
+        let due: Vec<(u8, String)> = self
             .slots
             .borrow()
             .iter()
-            .filter(|((class, _), slot)| *class == 0 && slot.alarm.get().is_some_and(|at| at <= now))
-            .map(|((_, name), _)| name.clone())
+            .filter(|(_, slot)| slot.alarm.get().is_some_and(|at| at <= now))
+            .map(|((class, name), _)| (*class, name.clone()))
             .collect();
-        for name in &due {
-            let host = self.host(ObjectClass::Conversation, name);
-            host.slot.alarm.set(None);
+        for (class, name) in &due {
             let cfg = self.config.borrow().clone();
-            conversation::alarm(&host, &cfg).await;
+            if *class == 0 {
+                let host = self.host(ObjectClass::Conversation, name);
+                host.slot.alarm.set(None);
+                conversation::alarm(&host, &cfg).await;
+            } else {
+                let host = self.host(ObjectClass::Person, name);
+                host.slot.alarm.set(None);
+                person::alarm(&host, &cfg).await;
+            }
         }
         due.len()
     }
@@ -564,7 +570,7 @@ impl Chat {
         pollster::block_on(person::save_grant(
             &self.p.objects,
             &crate::delivery::PersonKey::of_user(user),
-            CONVERSATION,
+            &crate::delivery::GrantFor::Conversation(CONVERSATION.into()),
             grant,
         ))
         .expect("grant saved");
@@ -575,7 +581,7 @@ impl Chat {
         pollster::block_on(person::token(
             &self.p.objects,
             &crate::delivery::PersonKey::of_user(user),
-            CONVERSATION,
+            &crate::delivery::GrantFor::Conversation(CONVERSATION.into()),
             None,
         ))
     }

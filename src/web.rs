@@ -181,6 +181,11 @@ impl Response {
         Self::with_base(status, "application/json; charset=utf-8", body)
     }
 
+    /// A JSON body already encoded.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Self {
+        Self::with_base(status, "application/json; charset=utf-8", body)
+    }
+
     pub fn html(status: u16, html: String) -> Self {
         let mut r = Self::with_base(status, "text/html; charset=utf-8", html.into_bytes());
         r.headers.push(("content-security-policy".into(), PAGE_CSP.into()));

@@ -7,9 +7,10 @@
 
 use super::outbox::{self, DeliveryState, Effect, Item, Outcome};
 use super::tokens::TokenStatus;
-use super::{Destination, Payload};
+use super::{Destination, GrantFor, Payload, PersonKey};
 use crate::config::Config;
 use crate::kenar::client::{self, KenarClient, SendError};
+use crate::kenar::message::ConversationMessage;
 use crate::objects::person;
 use crate::objects::sql::{Sql, StoreError};
 use crate::objects::ObjectHost;
@@ -76,33 +77,31 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
             },
             Payload::Conversation(message),
         ) => {
-            let token = match person::token(h.objects(), who, conversation_id, None).await {
-                TokenStatus::Ready(token) => token,
-                TokenStatus::ConsentNeeded => return settled(DeliveryState::NeedsConsent, "permission_needed"),
-                TokenStatus::Unavailable(_) => return retry_later(cfg, attempts, h.now_ms(), None),
-            };
-            let mut used = token;
-            let mut result = client.send_conversation_message(conversation_id, &used, message).await;
-            if result == Err(SendError::TokenRejected) {
-                // Divar dropped the token before its stated expiry: one refresh, one more try.
-                result = match person::token(h.objects(), who, conversation_id, Some(&used)).await {
-                    TokenStatus::Ready(fresh) => {
-                        used = fresh;
-                        client.send_conversation_message(conversation_id, &used, message).await
-                    }
-                    TokenStatus::ConsentNeeded => Err(SendError::PermissionRejected),
-                    TokenStatus::Unavailable(_) => Err(SendError::Transient {
-                        reason: "token refresh failed".into(),
-                        retry_after_secs: None,
-                    }),
-                };
+            let grant = GrantFor::Conversation(conversation_id.clone());
+            match send_as(h, &client, who, &grant, conversation_id, message).await {
+                Ok(sent) => sent,
+                Err(TokenStatus::ConsentNeeded) => return settled(DeliveryState::NeedsConsent, "permission_needed"),
+                Err(_) => return retry_later(cfg, attempts, h.now_ms(), None),
             }
-            if matches!(result, Err(SendError::PermissionRejected | SendError::TokenRejected)) {
-                if let Err(e) = person::forget(h.objects(), who, conversation_id, &used).await {
-                    h.log(&format!("outbox: could not drop a refused grant: {e}"));
+        }
+        (
+            Destination::Poster {
+                conversation_id,
+                person: who,
+                post_token,
+            },
+            Payload::Conversation(message),
+        ) => {
+            let grant = GrantFor::Post(post_token.clone());
+            match send_as(h, &client, who, &grant, conversation_id, message).await {
+                // Nobody comes back to consent for an automatic reply: without the seller's
+                // grant it can never go.
+                Ok(Err(SendError::PermissionRejected | SendError::TokenRejected)) | Err(TokenStatus::ConsentNeeded) => {
+                    return settled(DeliveryState::Failed, "assistant_permission_lost")
                 }
+                Ok(sent) => sent,
+                Err(_) => return retry_later(cfg, attempts, h.now_ms(), None),
             }
-            result
         }
         (Destination::Bot { conversation_id }, Payload::Bot(message)) => {
             client.send_bot_message(conversation_id, message).await
@@ -123,6 +122,45 @@ pub async fn attempt<H: ObjectHost>(h: &H, cfg: &Config, item: &Item) -> Outcome
         // Counted from the end of the attempt: three hung calls must not eat the wait.
         Err(SendError::Transient { retry_after_secs, .. }) => retry_later(cfg, attempts, h.now_ms(), retry_after_secs),
     }
+}
+
+/// Posts `message` on `who`'s behalf with their grant `grant`: one refresh and one more try if
+/// Divar drops the token early; a grant Divar refuses for good is dropped. `Err` when no token
+/// could be had at all.
+async fn send_as<H: ObjectHost>(
+    h: &H,
+    client: &KenarClient<'_, H>,
+    who: &PersonKey,
+    grant: &GrantFor,
+    conversation_id: &str,
+    message: &ConversationMessage,
+) -> Result<Result<(), SendError>, TokenStatus> {
+    let token = match person::token(h.objects(), who, grant, None).await {
+        TokenStatus::Ready(token) => token,
+        other => return Err(other),
+    };
+    let mut used = token;
+    let mut result = client.send_conversation_message(conversation_id, &used, message).await;
+    if result == Err(SendError::TokenRejected) {
+        // Divar dropped the token before its stated expiry: one refresh, one more try.
+        result = match person::token(h.objects(), who, grant, Some(&used)).await {
+            TokenStatus::Ready(fresh) => {
+                used = fresh;
+                client.send_conversation_message(conversation_id, &used, message).await
+            }
+            TokenStatus::ConsentNeeded => Err(SendError::PermissionRejected),
+            TokenStatus::Unavailable(_) => Err(SendError::Transient {
+                reason: "token refresh failed".into(),
+                retry_after_secs: None,
+            }),
+        };
+    }
+    if matches!(result, Err(SendError::PermissionRejected | SendError::TokenRejected)) {
+        if let Err(e) = person::forget(h.objects(), who, grant, &used).await {
+            h.log(&format!("outbox: could not drop a refused grant: {e}"));
+        }
+    }
+    Ok(result)
 }
 
 /// Sends what `lane` has ready, in order, until it is empty, blocked, or the run's budget is

@@ -60,9 +60,10 @@ pub enum TokenStatus {
     Unavailable(String),
 }
 
-/// A grant is for one conversation; its row id is a digest, so storage shows no id.
-fn grant_id(conversation_id: &str) -> String {
-    digest_hex(&["grant", conversation_id])
+/// A grant is named by `GrantFor::storage_name` (a conversation, or a post); its row id is a
+/// digest, so storage shows no id.
+fn grant_id(grant_name: &str) -> String {
+    digest_hex(&["grant", grant_name])
 }
 
 fn bound_to(person: &PersonKey, id: &str) -> String {
@@ -72,11 +73,11 @@ fn bound_to(person: &PersonKey, id: &str) -> String {
 pub fn save<S: Sql>(
     s: &S,
     sealer: &Sealer,
-    (person, conversation_id): (&PersonKey, &str),
+    (person, grant_name): (&PersonKey, &str),
     grant: &Grant,
     now_ms: u64,
 ) -> Result<(), StoreError> {
-    let id = grant_id(conversation_id);
+    let id = grant_id(grant_name);
     let json = serde_json::to_vec(grant).map_err(|e| StoreError(e.to_string()))?;
     let sealed = sealer
         .seal(&json, &bound_to(person, &id))
@@ -95,11 +96,11 @@ pub fn save<S: Sql>(
 pub fn forget_refused<S: Sql>(
     s: &S,
     sealer: &Sealer,
-    (person, conversation_id): (&PersonKey, &str),
+    (person, grant_name): (&PersonKey, &str),
     refused: &str,
 ) -> Result<bool, StoreError> {
-    s.transaction(|| match load(s, sealer, (person, conversation_id))? {
-        Some((grant, _)) if grant.access_token == refused => forget(s, conversation_id).map(|()| true),
+    s.transaction(|| match load(s, sealer, (person, grant_name))? {
+        Some((grant, _)) if grant.access_token == refused => forget(s, grant_name).map(|()| true),
         _ => Ok(false),
     })
 }
@@ -114,11 +115,8 @@ pub fn forget_all<S: Sql>(s: &S) -> Result<usize, StoreError> {
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
-pub fn forget<S: Sql>(s: &S, conversation_id: &str) -> Result<(), StoreError> {
-    s.exec(
-        "DELETE FROM grants WHERE grant_id = ?",
-        &[grant_id(conversation_id).into()],
-    )?;
+pub fn forget<S: Sql>(s: &S, grant_name: &str) -> Result<(), StoreError> {
+    s.exec("DELETE FROM grants WHERE grant_id = ?", &[grant_id(grant_name).into()])?;
     Ok(())
 }
 
@@ -126,9 +124,9 @@ pub fn forget<S: Sql>(s: &S, conversation_id: &str) -> Result<(), StoreError> {
 pub fn load<S: Sql>(
     s: &S,
     sealer: &Sealer,
-    (person, conversation_id): (&PersonKey, &str),
+    (person, grant_name): (&PersonKey, &str),
 ) -> Result<Option<(Grant, u64)>, StoreError> {
-    let id = grant_id(conversation_id);
+    let id = grant_id(grant_name);
     let Some(row) = s
         .exec(
             "SELECT sealed, refreshing_until FROM grants WHERE grant_id = ?",
@@ -149,10 +147,10 @@ pub fn load<S: Sql>(
     Ok(serde_json::from_slice(&plain).ok().map(|g| (g, refreshing_until)))
 }
 
-fn set_refreshing<S: Sql>(s: &S, conversation_id: &str, until_ms: u64) -> Result<(), StoreError> {
+fn set_refreshing<S: Sql>(s: &S, grant_name: &str, until_ms: u64) -> Result<(), StoreError> {
     s.exec(
         "UPDATE grants SET refreshing_until = ? WHERE grant_id = ?",
-        &[until_ms.into(), grant_id(conversation_id).into()],
+        &[until_ms.into(), grant_id(grant_name).into()],
     )?;
     Ok(())
 }
@@ -164,14 +162,26 @@ enum Next {
     Refresh(String),
 }
 
-/// A usable access token for `person` in `conversation_id`: the stored one while it lives, a
+/// A usable access token for `person`'s grant `grant_name`: the stored one while it lives, a
 /// refreshed one after. `rejected` is a token Divar refused although our clock said it was
 /// alive: refresh now, unless it was already replaced.
 pub async fn token<H: ObjectHost>(
     h: &H,
     cfg: &Config,
-    (person, conversation_id): (&PersonKey, &str),
+    who: (&PersonKey, &str),
     rejected: Option<&str>,
+) -> Result<TokenStatus, StoreError> {
+    token_lasting(h, cfg, who, rejected, 0).await
+}
+
+/// Like `token`, but refreshes a token that would die within `min_life_ms`: an events
+/// subscription lives only as long as the token it was made with, so it is renewed ahead.
+pub async fn token_lasting<H: ObjectHost>(
+    h: &H,
+    cfg: &Config,
+    (person, grant_name): (&PersonKey, &str),
+    rejected: Option<&str>,
+    min_life_ms: u64,
 ) -> Result<TokenStatus, StoreError> {
     let sealer = Sealer::new(&cfg.token_encryption_key);
     // The refresh lease outlives the one token call it covers, with room to spare.
@@ -180,20 +190,20 @@ pub async fn token<H: ObjectHost>(
     let refresh_token = loop {
         let now = h.now_ms();
         let next = h.sql().transaction(|| {
-            let Some((grant, refreshing_until)) = load(h.sql(), &sealer, (person, conversation_id))? else {
+            let Some((grant, refreshing_until)) = load(h.sql(), &sealer, (person, grant_name))? else {
                 return Ok::<_, StoreError>(Next::Answer(TokenStatus::ConsentNeeded));
             };
-            if grant.access_usable(now) && rejected != Some(grant.access_token.as_str()) {
+            if grant.access_usable(now + min_life_ms) && rejected != Some(grant.access_token.as_str()) {
                 return Ok(Next::Answer(TokenStatus::Ready(grant.access_token)));
             }
             if refreshing_until > now {
                 return Ok(Next::Wait);
             }
             let Some(refresh_token) = grant.refresh_token.clone() else {
-                forget(h.sql(), conversation_id)?;
+                forget(h.sql(), grant_name)?;
                 return Ok(Next::Answer(TokenStatus::ConsentNeeded));
             };
-            set_refreshing(h.sql(), conversation_id, now + lease_ms)?;
+            set_refreshing(h.sql(), grant_name, now + lease_ms)?;
             Ok(Next::Refresh(refresh_token))
         })?;
         match next {
@@ -224,7 +234,7 @@ pub async fn token<H: ObjectHost>(
         // Requests interleave while the old refresh token is at Divar: if the person consented
         // again meanwhile (or the grant was dropped), this answer is about a grant that no
         // longer stands and must neither overwrite nor forget what does.
-        match load(h.sql(), &sealer, (person, conversation_id))? {
+        match load(h.sql(), &sealer, (person, grant_name))? {
             Some((current, _)) if current.refresh_token.as_deref() == Some(refresh_token.as_str()) => {}
             Some((current, _)) if current.access_usable(now) => return Ok(TokenStatus::Ready(current.access_token)),
             Some(_) => return Ok(TokenStatus::Unavailable("the grant changed during a refresh".into())),
@@ -233,25 +243,25 @@ pub async fn token<H: ObjectHost>(
         match answer {
             Ok(answer) => {
                 let fresh = Grant::from_answer(answer, Some(refresh_token), now);
-                save(h.sql(), &sealer, (person, conversation_id), &fresh, now)?;
+                save(h.sql(), &sealer, (person, grant_name), &fresh, now)?;
                 h.log("oauth: refreshed a grant");
                 Ok(TokenStatus::Ready(fresh.access_token))
             }
             Err(TokenError::Refused(_)) => {
                 // Only this object refreshes this grant, so a refusal is about this very pair.
-                forget(h.sql(), conversation_id)?;
+                forget(h.sql(), grant_name)?;
                 h.log("oauth: Divar refused a refresh; the person must consent again");
                 Ok(TokenStatus::ConsentNeeded)
             }
             Err(TokenError::Misconfigured(code)) => {
-                set_refreshing(h.sql(), conversation_id, 0)?;
+                set_refreshing(h.sql(), grant_name, 0)?;
                 h.log(&format!(
                     "oauth: Divar refused our client credentials on refresh ({code}); check KENAR_OAUTH_CLIENT_SECRET"
                 ));
                 Ok(TokenStatus::Unavailable("the token endpoint refused our client".into()))
             }
             Err(TokenError::Unavailable(why)) => {
-                set_refreshing(h.sql(), conversation_id, 0)?;
+                set_refreshing(h.sql(), grant_name, 0)?;
                 Ok(TokenStatus::Unavailable(why))
             }
         }
@@ -272,6 +282,10 @@ mod tests {
 
     const CONV: &str = "conv-1";
 
+    fn conv(id: &str) -> crate::delivery::GrantFor {
+        crate::delivery::GrantFor::Conversation(id.into())
+    }
+
     fn who() -> PersonKey {
         PersonKey::of_user("u-1")
     }
@@ -283,11 +297,11 @@ mod tests {
             expires_at_ms: p.now_ms() + expires_in_ms,
             scope: None,
         };
-        pollster::block_on(person::save_grant(p.objects(), &who(), CONV, g)).expect("saved");
+        pollster::block_on(person::save_grant(p.objects(), &who(), &conv(CONV), g)).expect("saved");
     }
 
     fn ask(p: &TestPlatform, rejected: Option<&str>) -> TokenStatus {
-        pollster::block_on(person::token(p.objects(), &who(), CONV, rejected))
+        pollster::block_on(person::token(p.objects(), &who(), &conv(CONV), rejected))
     }
 
     fn ready(t: &str) -> TokenStatus {
@@ -329,14 +343,19 @@ mod tests {
             "a grant is for its conversation only"
         );
         assert_eq!(
-            pollster::block_on(person::token(p.objects(), &PersonKey::of_user("u-2"), CONV, None)),
+            pollster::block_on(person::token(
+                p.objects(),
+                &PersonKey::of_user("u-2"),
+                &conv(CONV),
+                None
+            )),
             TokenStatus::ConsentNeeded,
             "and for its person only"
         );
     }
 
     fn token_for(p: &TestPlatform, conversation_id: &str) -> TokenStatus {
-        pollster::block_on(person::token(p.objects(), &who(), conversation_id, None))
+        pollster::block_on(person::token(p.objects(), &who(), &conv(conversation_id), None))
     }
 
     #[test]

@@ -5,16 +5,19 @@
 //! A chat message goes to its conversation's object, which handles each message id once and
 //! queues any reply; a revocation goes to the person's object.
 
-use serde_json::json;
+use serde_json::{json, Map, Value};
 
 use crate::config::Config;
+use crate::delivery::subscriptions::SellerSubscription;
 use crate::delivery::{conversation_key, PersonKey};
 use crate::error::{AppError, AppResult};
 use crate::kenar::events::{parse_event, ChatMessage, Content, Event, SenderKind};
+use crate::kenar::side::UserSide;
 use crate::objects::conversation::{self, ConversationCommand};
 use crate::objects::person;
+use crate::objects::seller::Writer;
 use crate::platform::Platform;
-use crate::services::Incoming;
+use crate::services::{Incoming, Poster};
 use crate::web::{clean_text, Body, Request, Response};
 
 /// Divar's events are small; a larger body is not one of them.
@@ -41,8 +44,8 @@ pub async fn handle<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
         }
     };
     match event {
-        Event::NewChatbotMessage(message) => to_conversation(p, message, true).await,
-        Event::NewMessage { message, .. } => to_conversation(p, message, false).await,
+        Event::NewChatbotMessage(message) => to_conversation(p, message, true, None).await,
+        Event::NewMessage { message, metadata } => on_post(p, message, metadata.as_ref()).await,
         Event::UserAccessRevocation { user_id, .. } => {
             let person = PersonKey::of_user(&user_id);
             person::revoke(p.objects(), &person).await.map_err(AppError::Internal)?;
@@ -55,7 +58,54 @@ pub async fn handle<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
     }
 }
 
-async fn to_conversation<P: Platform>(p: &P, message: ChatMessage, bot: bool) -> AppResult<Response> {
+/// A message on a post's chat, through a seller's subscription: noted in the seller's list of
+/// the post's conversations, then handed to the conversation with the seller's assistant when
+/// it is on.
+async fn on_post<P: Platform>(
+    p: &P,
+    message: ChatMessage,
+    metadata: Option<&Map<String, Value>>,
+) -> AppResult<Response> {
+    let Some(sub) = SellerSubscription::from_metadata(metadata) else {
+        return Ok(ignored("not_our_subscription"));
+    };
+    // A message of another post under this subscription's metadata is not the seller's to
+    // answer (Divar names the post; the metadata is ours).
+    if message.post_token.as_deref().is_some_and(|post| post != sub.post_token) {
+        return Ok(ignored("another_post"));
+    }
+    let from = match (message.sender.kind, message.sender.side) {
+        (SenderKind::Bot, _) => Writer::App,
+        (_, Some(UserSide::Supply)) => Writer::Seller,
+        (_, Some(UserSide::Demand)) => Writer::Buyer,
+        (_, None) => Writer::Unknown,
+    };
+    let text = match &message.content {
+        Content::Text(text) => clean_text(text),
+        _ => "📎".to_string(),
+    };
+    let at_ms = message
+        .sent_at_micros
+        .and_then(|us| u64::try_from(us / 1000).ok())
+        .unwrap_or_else(|| p.now_ms());
+    let key = conversation_key(&message.conversation_id);
+    let settings = person::post_message(p.objects(), &sub.person, (&sub.post_token, &key), (from, &text, at_ms))
+        .await
+        .map_err(AppError::Internal)?;
+    let poster = settings.map(|assistant| Poster {
+        person: sub.person.clone(),
+        post_token: sub.post_token.clone(),
+        assistant,
+    });
+    to_conversation(p, message, false, poster).await
+}
+
+async fn to_conversation<P: Platform>(
+    p: &P,
+    message: ChatMessage,
+    bot: bool,
+    poster: Option<Poster>,
+) -> AppResult<Response> {
     let text = match &message.content {
         Content::Text(text) => Some(clean_text(text)),
         _ => None,
@@ -68,6 +118,9 @@ async fn to_conversation<P: Platform>(p: &P, message: ChatMessage, bot: bool) ->
             text,
             sender_user_id: message.sender.user_id,
             post_token: message.post_token,
+            side: message.sender.side,
+            poster,
+            seller_joined: false,
         },
         conversation_id: message.conversation_id.clone(),
     };

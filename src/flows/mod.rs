@@ -2,6 +2,7 @@
 //! flow authenticates, checks what came in, and hands over to a conversation's or a person's
 //! object; flows never call each other's handlers.
 
+pub mod assistant;
 pub mod divar_auth;
 pub mod dynamic_action;
 pub mod events;

@@ -9,8 +9,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::crypto::{b64url, Pkce, Sealer};
 use crate::delivery::tokens::Grant;
+use crate::delivery::GrantFor;
 use crate::error::{AppError, AppResult};
-use crate::flows::session::authenticate;
+use crate::flows::session::{authenticate, ActiveSession};
 use crate::handle::HandleSigner;
 use crate::ids::SessionId;
 use crate::kenar::client::token_request;
@@ -18,8 +19,8 @@ use crate::kenar::launch::LaunchContext;
 use crate::kenar::oauth::{code_exchange_form, AuthorizeRequest, ClientCredentials, Scope, TokenError};
 use crate::objects::person;
 use crate::platform::{random_bytes, Platform};
-use crate::store::oauth_state::{self, PendingAuthorization};
-use crate::web::{escape_html, Request, Response};
+use crate::store::oauth_state::{self, PendingAuthorization, Purpose};
+use crate::web::{escape_html, Body, Request, Response};
 
 #[derive(Serialize)]
 struct StartAnswer {
@@ -39,6 +40,48 @@ pub fn scopes_for(context: &LaunchContext) -> Option<Vec<Scope>> {
     ])
 }
 
+/// What the seller's assistant needs: to read and answer every conversation of the post, for
+/// longer than the hour a token lives, and to hear of a revocation.
+pub fn assistant_scopes(post_token: &str) -> Vec<Scope> {
+    vec![
+        Scope::chat_post_conversations_read(post_token),
+        Scope::chat_post_conversations_message_send(post_token),
+        Scope::offline_access(),
+        Scope::notification_access_revocation(),
+        Scope::user_id(),
+    ]
+}
+
+#[derive(serde::Deserialize)]
+struct StartBody {
+    #[serde(default)]
+    purpose: Option<String>,
+}
+
+/// The purpose the page asks consent for: its optional JSON body `{"purpose": …}`; no body is
+/// the conversation's permission, as it always was.
+fn purpose_of(req: &Request, session: &ActiveSession) -> AppResult<Purpose> {
+    let raw = match &req.body {
+        Body::Bytes(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(Purpose::Conversation),
+        Body::Bytes(bytes) if bytes.len() <= START_BODY_LIMIT => bytes,
+        _ => return Err(AppError::PayloadTooLarge(START_BODY_LIMIT)),
+    };
+    let body: StartBody = serde_json::from_slice(raw)
+        .map_err(|_| AppError::BadRequest("the body must be a JSON object like {\"purpose\": \"assistant\"}".into()))?;
+    match body.purpose.as_deref() {
+        None | Some("conversation") => Ok(Purpose::Conversation),
+        Some("assistant") => Ok(Purpose::Assistant {
+            post_token: session.seller_post()?.to_string(),
+        }),
+        Some(_) => Err(AppError::InvalidField {
+            field: "purpose".into(),
+            why: "must be \"conversation\" or \"assistant\"".into(),
+        }),
+    }
+}
+
+const START_BODY_LIMIT: usize = 1024;
+
 fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }
@@ -47,10 +90,14 @@ fn internal(e: impl std::fmt::Display) -> AppError {
 /// session; answers the URL of Divar's consent page.
 pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult<Response> {
     let session = authenticate(p, cfg, req).await?;
-    let scopes = scopes_for(&session.context).ok_or_else(|| AppError::InvalidField {
-        field: "conversation_id".into(),
-        why: "this launch did not come from a chat, so there is no conversation to post into".into(),
-    })?;
+    let purpose = purpose_of(req, &session)?;
+    let scopes = match &purpose {
+        Purpose::Conversation => scopes_for(&session.context).ok_or_else(|| AppError::InvalidField {
+            field: "conversation_id".into(),
+            why: "this launch did not come from a chat, so there is no conversation to post into".into(),
+        })?,
+        Purpose::Assistant { post_token } => assistant_scopes(post_token),
+    };
     let mut raw = [0u8; 32];
     random_bytes(&mut raw).map_err(internal)?;
     let state = b64url(&raw);
@@ -65,6 +112,7 @@ pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult
         context: session.context,
         verifier: pkce.as_ref().map(|k| k.verifier.clone()),
         created_at_ms: p.now_ms(),
+        purpose,
     };
     let sealer = Sealer::new(&cfg.token_encryption_key);
     oauth_state::save(p.kv(), &sealer, &state, &pending)
@@ -89,9 +137,17 @@ fn back_to_page(cfg: &Config, pending: &PendingAuthorization, now_ms: u64, outco
     let handle = HandleSigner::new(&cfg.session_signing_key)
         .sign_session(session_id, &pending.context, now_ms / 1000, cfg.session_ttl.secs())
         .map_err(internal)?;
+    // The page shows the outcome where it was asked for.
+    let asked_for = match pending.purpose {
+        Purpose::Conversation => "",
+        Purpose::Assistant { .. } => "&for=assistant",
+    };
     Ok(Response::redirect(
         303,
-        &format!("{}/#h={handle}&oauth={outcome}", cfg.public_base_url.as_str()),
+        &format!(
+            "{}/#h={handle}&oauth={outcome}{asked_for}",
+            cfg.public_base_url.as_str()
+        ),
     ))
 }
 
@@ -146,13 +202,31 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
     match token_request(p.http(), cfg.kenar_oauth_base.as_str(), form, cfg.api_timeout_ms).await {
         Ok(answer) => {
             let grant = Grant::from_answer(answer, None, now);
-            // The scope was asked for this conversation only (`scopes_for`).
-            let conversation_id = pending.context.conversation_id.as_deref().unwrap_or("");
-            person::save_grant(p.objects(), &pending.person, conversation_id, grant)
-                .await
-                .map_err(internal)?;
-            p.log("oauth: permission granted");
-            back_to_page(cfg, &pending, now, "granted")
+            match &pending.purpose {
+                Purpose::Conversation => {
+                    // The scope was asked for this conversation only (`scopes_for`).
+                    let conversation_id = pending.context.conversation_id.clone().unwrap_or_default();
+                    let scope = GrantFor::Conversation(conversation_id);
+                    person::save_grant(p.objects(), &pending.person, &scope, grant)
+                        .await
+                        .map_err(internal)?;
+                    p.log("oauth: permission granted");
+                    back_to_page(cfg, &pending, now, "granted")
+                }
+                Purpose::Assistant { post_token } => {
+                    let scope = GrantFor::Post(post_token.clone());
+                    person::save_grant(p.objects(), &pending.person, &scope, grant)
+                        .await
+                        .map_err(internal)?;
+                    // The grant stands even if subscribing fails: the page shows the failure and
+                    // the person object's alarm tries again.
+                    person::subscribe(p.objects(), &pending.person, post_token)
+                        .await
+                        .map_err(internal)?;
+                    p.log("oauth: the seller granted their post's conversations");
+                    back_to_page(cfg, &pending, now, "granted")
+                }
+            }
         }
         Err(TokenError::Misconfigured(code)) => {
             p.log(&format!("oauth: Divar refused our client ({code}); check KENAR_APP_SLUG, KENAR_OAUTH_CLIENT_SECRET and the redirect URI in the panel"));
@@ -272,7 +346,12 @@ mod tests {
             .expect("fresh handle");
         assert_eq!(session.context.as_ref().and_then(|c| c.user_id.as_deref()), Some("u-1"));
         assert_eq!(
-            pollster::block_on(person::token(p.objects(), &PersonKey::of_user("u-1"), "conv-1", None)),
+            pollster::block_on(person::token(
+                p.objects(),
+                &PersonKey::of_user("u-1"),
+                &GrantFor::Conversation("conv-1".into()),
+                None
+            )),
             TokenStatus::Ready("ory_at_1".into()),
             "kept for the person in their own object"
         );

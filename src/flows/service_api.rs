@@ -40,7 +40,7 @@ pub async fn act<P: Platform>(p: &P, cfg: &Config, req: &Request, service: Servi
     let session = authenticate(p, cfg, req).await?;
     let raw = json_body(req, BODY_LIMIT)?;
     let body = std::str::from_utf8(raw).map_err(|_| AppError::BadRequest("the body is not UTF-8".into()))?;
-    let keyed: Keyed = serde_json::from_str(body)
+    let keyed: Keyed = serde_json::from_slice(body.as_bytes())
         .map_err(|e| AppError::BadRequest(format!("the body must be a JSON object with idempotency_key: {e}")))?;
     let key = keyed
         .idempotency_key

@@ -8,10 +8,39 @@ use crate::delivery::PersonKey;
 use crate::error::{AppError, AppResult};
 use crate::handle::{HandleSigner, SessionHandle};
 use crate::kenar::launch::LaunchContext;
+use crate::kenar::side::UserSide;
 use crate::platform::Platform;
 use crate::services::Actor;
 use crate::store::session::SessionStore;
 use crate::web::{Request, Response};
+
+/// Why a launch cannot run the seller's assistant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SellerOnly {
+    NoPost,
+    NotSeller,
+    /// Divar did not say who the person is, so there is no one to keep settings for.
+    NoUser,
+}
+
+impl SellerOnly {
+    pub fn word(self) -> &'static str {
+        match self {
+            SellerOnly::NoPost => "no_post",
+            SellerOnly::NotSeller => "not_seller",
+            SellerOnly::NoUser => "no_user",
+        }
+    }
+}
+
+impl From<SellerOnly> for AppError {
+    fn from(e: SellerOnly) -> Self {
+        AppError::Forbidden(format!(
+            "only the seller of a post, opening the add-on from it, can set up its assistant ({})",
+            e.word()
+        ))
+    }
+}
 
 /// A verified session with its launch context, whichever place the context came from.
 pub struct ActiveSession {
@@ -37,6 +66,22 @@ impl ActiveSession {
             session: Some(self.handle.session_id.to_string()),
             post_token: self.context.post_token.clone(),
         }
+    }
+
+    /// The post this launch's person sells, when they opened the add-on as its seller: what
+    /// the seller's assistant works on.
+    pub fn seller_post(&self) -> Result<&str, SellerOnly> {
+        let post = self.context.post_token.as_deref().ok_or(SellerOnly::NoPost)?;
+        if self.context.user_side != Some(UserSide::Supply) {
+            return Err(SellerOnly::NotSeller);
+        }
+        if self.context.user_id.is_none() {
+            return Err(SellerOnly::NoUser);
+        }
+        if !crate::delivery::subscriptions::valid_post_token(post) {
+            return Err(SellerOnly::NoPost);
+        }
+        Ok(post)
     }
 
     /// The chat this launch came from; every chat feature needs one.

@@ -280,4 +280,15 @@ impl DurableObject for PersonObject {
     async fn fetch(&self, mut req: Request) -> worker::Result<WorkerResponse> {
         self.0.fetch(&mut req, ObjectClass::Person).await
     }
+
+    /// Keeps the person's events subscriptions alive (token renewal, daily re-subscription).
+    async fn alarm(&self) -> worker::Result<WorkerResponse> {
+        let config = super::config(&self.0.env);
+        if let Ok(cfg) = config.as_ref() {
+            let host = self.0.host()?;
+            person::alarm(&host, cfg).await;
+            host.platform.drain().await;
+        }
+        WorkerResponse::empty()
+    }
 }

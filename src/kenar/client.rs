@@ -45,7 +45,7 @@ fn retry_after_secs(resp: &OutResponse) -> Option<u64> {
 
 /// Divar's gRPC-gateway error body `{code, message}`.
 fn rpc_error(body: &str) -> (Option<i64>, String) {
-    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(body.as_bytes()).unwrap_or_default();
     let code = v.get("code").and_then(|c| c.as_i64());
     let message = v
         .get("message")
@@ -122,6 +122,25 @@ impl<P: Platform> KenarClient<'_, P> {
             percent_encode(conversation_id)
         );
         self.post_json(url, None, message).await
+    }
+
+    /// `POST /v1/open-platform/events/subscriptions` for `NEW_MESSAGE_ON_POST` on one post, with
+    /// the seller's token (scope `CHAT_POST_CONVERSATIONS_READ.<post>`). Divar answers `{}` or
+    /// nothing; it echoes `metadata` in every event. The subscription lives as long as the
+    /// token does.
+    pub async fn subscribe_post_messages(
+        &self,
+        post_token: &str,
+        access_token: &str,
+        metadata: &serde_json::Value,
+    ) -> Result<(), SendError> {
+        let url = format!("{}/v1/open-platform/events/subscriptions", self.api_base);
+        let body = serde_json::json!({
+            "event_type": "NEW_MESSAGE_ON_POST",
+            "event_resource_id": post_token,
+            "metadata": metadata,
+        });
+        self.post_json(url, Some(access_token), &body).await
     }
 
     async fn post_json<T: serde::Serialize>(

@@ -131,9 +131,25 @@ pub struct BotMessage {
 /// Longer texts are refused before they reach Divar, whose limit is undocumented.
 pub const MAX_MESSAGE_CHARS: usize = 1000;
 
+/// Each line starts with a right-to-left mark: what keeps Persian lines right to left in
+/// Divar's Android app and on the web alike.
+pub fn rtl(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("\u{200F}{line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_line_starts_right_to_left() {
+        let text = rtl("یک\nدو");
+        assert!(text.lines().all(|l| l.starts_with('\u{200F}')));
+        assert_eq!(text.lines().count(), 2);
+    }
     use serde_json::json;
 
     fn b(n: usize) -> Vec<Button> {

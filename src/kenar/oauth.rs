@@ -15,6 +15,15 @@ impl Scope {
     pub fn conversation_send_message(conversation_id: &str) -> Self {
         Scope(format!("CONVERSATION_SEND_MESSAGE.{conversation_id}"))
     }
+    /// Read every conversation of one post, as its seller: what a `NEW_MESSAGE_ON_POST`
+    /// subscription for that post needs.
+    pub fn chat_post_conversations_read(post_token: &str) -> Self {
+        Scope(format!("CHAT_POST_CONVERSATIONS_READ.{post_token}"))
+    }
+    /// Post into every conversation of one post, on behalf of its seller.
+    pub fn chat_post_conversations_message_send(post_token: &str) -> Self {
+        Scope(format!("CHAT_POST_CONVERSATIONS_MESSAGE_SEND.{post_token}"))
+    }
     /// A refresh token; lowercase, as Hydra requires (kenar-api#15).
     pub fn offline_access() -> Self {
         Scope("offline_access".into())
@@ -134,12 +143,12 @@ pub enum TokenError {
 /// Reads a token endpoint answer. Hydra's errors are `{"error": "...", "error_description": "..."}`.
 pub fn parse_token_answer(status: u16, body: &str) -> Result<TokenAnswer, TokenError> {
     if status == 200 {
-        return serde_json::from_str::<TokenAnswer>(body)
+        return serde_json::from_slice::<TokenAnswer>(body.as_bytes())
             .ok()
             .filter(|t| !t.access_token.is_empty())
             .ok_or_else(|| TokenError::Unavailable("unreadable token answer".into()));
     }
-    let code = serde_json::from_str::<serde_json::Value>(body)
+    let code = serde_json::from_slice::<serde_json::Value>(body.as_bytes())
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
         .unwrap_or_else(|| format!("http {status}"));

@@ -12,10 +12,11 @@ use super::ObjectHost;
 use crate::config::Config;
 use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem, STATE_VERSION_KEY};
 use crate::delivery::tokens::TokenStatus;
-use crate::delivery::{engine, Destination, Payload};
+use crate::delivery::{engine, Destination, GrantFor, Payload};
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
 use crate::kenar::message::ConversationMessage;
+use crate::kenar::side::UserSide;
 use crate::objects::person;
 use crate::platform::{ObjectClass, Objects};
 use crate::services::{Actor, ConversationKind, Ctx, Incoming, PageService, Service, ServiceId, Step};
@@ -84,6 +85,9 @@ pub enum ConversationCommand {
         service: ServiceId,
         name: String,
     },
+    /// Each service's one line about this conversation, for the seller's list of a post's
+    /// conversations. Named by key: the list holds no conversation ids.
+    Glance,
     /// Runs the storage contract in this object (end-to-end harness only).
     SelfTest,
 }
@@ -91,10 +95,29 @@ pub enum ConversationCommand {
 /// Divar's deliveries already handled, by message id: a repeated, reordered or concurrent
 /// delivery of one message is answered once.
 const HANDLED_SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS handled (id TEXT PRIMARY KEY, at INTEGER NOT NULL)"];
+/// The sides whose people have written here themselves (not through the app): once the seller
+/// has, their assistant keeps quiet in this conversation.
+const WRITERS_SCHEMA: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS writers (side TEXT PRIMARY KEY, first_at INTEGER NOT NULL)"];
 /// How long a delivery is remembered; Divar redelivers within minutes, not weeks.
 const HANDLED_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
 
-pub const SCHEMA_ALL: [&[&str]; 3] = [outbox::SCHEMA, service_state::SCHEMA, HANDLED_SCHEMA];
+pub const SCHEMA_ALL: [&[&str]; 4] = [outbox::SCHEMA, service_state::SCHEMA, HANDLED_SCHEMA, WRITERS_SCHEMA];
+
+/// Notes that a person of `side` wrote here, and answers whether the seller ever has.
+fn note_writer<S: Sql>(s: &S, side: Option<UserSide>, now_ms: u64) -> Result<bool, StoreError> {
+    if let Some(side) = side {
+        let name = if side == UserSide::Supply { "seller" } else { "buyer" };
+        s.exec(
+            "INSERT INTO writers (side, first_at) VALUES (?, ?) ON CONFLICT(side) DO NOTHING",
+            &[name.into(), now_ms.into()],
+        )?;
+    }
+    Ok(s.scalar("SELECT COUNT(*) FROM writers WHERE side = 'seller'", &[])?
+        .and_then(|v| v.as_i64())
+        .unwrap_or(0)
+        > 0)
+}
 
 fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
@@ -191,7 +214,7 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             conversation_id,
             bot,
             from_bot,
-            message,
+            mut message,
         } => {
             let ctx = Ctx::new(cfg, h.now_ms(), &conversation_id);
             let kind = if bot {
@@ -216,6 +239,9 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
                 if from_bot {
                     // Our own message coming back: never answered, so nothing can loop.
                     return Ok("own");
+                }
+                if !bot {
+                    message.seller_joined = note_writer(h.sql(), message.side, h.now_ms())?;
                 }
                 for service in ServiceId::ALL {
                     if dispatch!(service, S => reply_to::<H, S>(h, &ctx, kind, &message)?) {
@@ -271,6 +297,21 @@ async fn run<H: ObjectHost>(h: &H, cfg: &Config, command: ConversationCommand) -
             let ctx = Ctx { cfg, now_ms: h.now_ms(), conversation_id: "", conversation_key };
             S::resource(&ctx, &state, &name)
         }, Err(AppError::NotFound)),
+        ConversationCommand::Glance => {
+            let ctx = Ctx::new(cfg, h.now_ms(), "");
+            let mut out = Map::new();
+            for service in ServiceId::ALL {
+                let glance = dispatch!(service, S => {
+                    let (_, state) = service_state::load::<_, <S as Service>::State>(h.sql(), S::ID.name())?;
+                    S::glance(&ctx, &state)
+                });
+                if let Some(g) = glance {
+                    out.insert(service.name().into(), g);
+                }
+            }
+            out.insert("seller_joined".into(), Value::Bool(note_writer(h.sql(), None, 0)?));
+            Ok(Response::json(200, &Value::Object(out)))
+        }
         ConversationCommand::SelfTest if cfg.selftest => {
             let results: Vec<Value> = super::contract::run(h.sql())
                 .into_iter()
@@ -302,13 +343,29 @@ fn reply_to<H: ObjectHost, S: Service>(
             S::ID.name()
         ));
     }
-    let dest = match kind {
-        ConversationKind::Bot => Destination::Bot {
+    let dest = match (kind, &message.poster) {
+        (ConversationKind::Bot, _) => Destination::Bot {
             conversation_id: ctx.conversation_id.to_string(),
         },
-        // Replying in a post's chat needs whose grant to post with; no service does that yet.
-        ConversationKind::Post => return Ok(false),
+        // In a post's chat the app speaks only for the seller whose subscription brought the
+        // message, with the grant they gave for the post.
+        (ConversationKind::Post, Some(poster)) => Destination::Poster {
+            conversation_id: ctx.conversation_id.to_string(),
+            person: poster.person.clone(),
+            post_token: poster.post_token.clone(),
+        },
+        (ConversationKind::Post, None) => return Ok(false),
     };
+    if S::STATE_AT_ONCE {
+        if let Some(state) = step.state.take() {
+            let effect = Effect {
+                service: S::ID.name().into(),
+                from_version: p.version,
+                state: serde_json::to_string(&state).map_err(internal)?,
+            };
+            settle(h.sql(), &effect, h.now_ms())?;
+        }
+    }
     let idem = format!("event:{}", message.id);
     let (new, effect) = step_item(S::ID, (idem, String::new()), dest, p.version, step)?;
     admit(h, new, effect.as_ref(), || Ok(()))?;
@@ -394,7 +451,7 @@ fn project<S: Service, Q: Sql>(sql: &Q) -> Result<Projection<S::State>, AppError
     let (version, current) = service_state::load::<_, S::State>(sql, S::ID.name())?;
     let pending = outbox::effect_in_flight(sql, S::ID.name())?.and_then(|i| i.effect);
     let projected = match &pending {
-        Some(effect) => serde_json::from_str(&effect.state).map_err(internal)?,
+        Some(effect) => serde_json::from_slice(effect.state.as_bytes()).map_err(internal)?,
         None => current.clone(),
     };
     Ok(Projection {
@@ -544,7 +601,13 @@ async fn tap<H: ObjectHost, S: Service>(
     let open_page = plan.open_page;
     if S::KIND == ConversationKind::Post
         && !matches!(
-            person::token(h.objects(), &actor.person, conversation_id, None).await,
+            person::token(
+                h.objects(),
+                &actor.person,
+                &GrantFor::Conversation(conversation_id.to_string()),
+                None
+            )
+            .await,
             TokenStatus::Ready(_)
         )
     {

@@ -113,7 +113,7 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<SqlValue, StoreError> {
 
 pub fn from_json<T: DeserializeOwned>(value: &SqlValue) -> Result<T, StoreError> {
     let text = value.as_str().ok_or_else(|| StoreError("expected JSON text".into()))?;
-    serde_json::from_str(text).map_err(|e| StoreError(format!("decode: {e}")))
+    serde_json::from_slice(text.as_bytes()).map_err(|e| StoreError(format!("decode: {e}")))
 }
 
 /// Creates tables on first use; `CREATE … IF NOT EXISTS` makes it cheap afterwards, and a new

@@ -11,7 +11,7 @@ use crate::delivery::outbox::DeliveryState;
 use crate::delivery::Payload;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
-use crate::kenar::message::{Action, BotMessage, Button, ButtonGrid};
+use crate::kenar::message::{rtl, Action, BotMessage, Button, ButtonGrid};
 
 /// The bot keeps nothing of its own; the game keeps its board.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,15 +60,6 @@ impl Start {
             Start::Plain => "سلام! به دستیار کنار خوش آمدید.",
         }
     }
-}
-
-/// Each line starts with a right-to-left mark: what keeps Persian lines right to left in
-/// Divar's Android app and on the web alike.
-pub fn rtl(text: &str) -> String {
-    text.lines()
-        .map(|line| format!("\u{200F}{line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 const HELP: &str = "این ربات چه می‌کند:\n\
@@ -183,13 +174,6 @@ mod tests {
         assert_eq!(Start::parse("/start SOMETHING_NEW x"), Some(Start::Plain));
         assert_eq!(Start::parse("start"), None);
         assert_eq!(Start::parse("سلام /start"), None);
-    }
-
-    #[test]
-    fn every_line_starts_right_to_left() {
-        let text = rtl("یک\nدو");
-        assert!(text.lines().all(|l| l.starts_with('\u{200F}')));
-        assert_eq!(text.lines().count(), 2);
     }
 
     #[test]

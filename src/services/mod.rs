@@ -6,6 +6,7 @@
 //! both into the outbox in one transaction. Adding a service: a module here, a `ServiceId`
 //! variant, and one arm in `dispatch!`.
 
+pub mod assistant;
 pub mod chatbot;
 pub mod tictactoe;
 pub mod visit;
@@ -29,18 +30,25 @@ pub enum ServiceId {
     Visit,
     TicTacToe,
     Chatbot,
+    Assistant,
 }
 
 impl ServiceId {
-    /// In the order a delivered message is offered to them: the chatbot last, as it answers
-    /// whatever no other service took.
-    pub const ALL: [ServiceId; 3] = [ServiceId::Visit, ServiceId::TicTacToe, ServiceId::Chatbot];
+    /// In the order a delivered message is offered to them: the chatbot and the seller's
+    /// assistant last, as they answer whatever no other service took.
+    pub const ALL: [ServiceId; 4] = [
+        ServiceId::Visit,
+        ServiceId::TicTacToe,
+        ServiceId::Chatbot,
+        ServiceId::Assistant,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             ServiceId::Visit => "visit",
             ServiceId::TicTacToe => "ttt",
             ServiceId::Chatbot => "bot",
+            ServiceId::Assistant => "assist",
         }
     }
 
@@ -119,6 +127,25 @@ pub struct Incoming {
     pub text: Option<String>,
     pub sender_user_id: Option<String>,
     pub post_token: Option<String>,
+    /// Which side of a post's chat wrote it, when Divar says.
+    #[serde(default)]
+    pub side: Option<UserSide>,
+    /// The post's seller and their assistant's settings, when the message came through the
+    /// seller's events subscription and the assistant is on.
+    #[serde(default)]
+    pub poster: Option<Poster>,
+    /// Set by the conversation's object: the seller has written in this conversation
+    /// themselves (not through the app).
+    #[serde(default)]
+    pub seller_joined: bool,
+}
+
+/// Whose subscription brought a post's message, and what they want said for them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Poster {
+    pub person: PersonKey,
+    pub post_token: String,
+    pub assistant: assistant::Settings,
 }
 
 /// A one-tap answer a service planned: the step, and the answer when the person has not
@@ -143,6 +170,17 @@ pub trait Service {
         _message: &Incoming,
         _in_flight: bool,
     ) -> Option<Step<Self::State>> {
+        None
+    }
+
+    /// Whether a step's state is kept the moment it is planned rather than when its message
+    /// reaches the chat. For a service whose state is only its memory of what it chose to say
+    /// (the assistant's "greeted"), a message that never lands must not be said twice.
+    const STATE_AT_ONCE: bool = false;
+
+    /// One line about the service's state for lists elsewhere (the seller's list of a post's
+    /// conversations); `None` when there is nothing to show.
+    fn glance(_ctx: &Ctx, _state: &Self::State) -> Option<Value> {
         None
     }
 
@@ -202,6 +240,10 @@ macro_rules! dispatch {
             }
             $crate::services::ServiceId::Chatbot => {
                 type $S = $crate::services::chatbot::Chatbot;
+                $body
+            }
+            $crate::services::ServiceId::Assistant => {
+                type $S = $crate::services::assistant::Assistant;
                 $body
             }
         }

@@ -18,6 +18,17 @@ use crate::ttl::Ttl;
 /// Time to read the consent page and decide.
 pub const STATE_TTL_SECS: u64 = 600;
 
+/// What the permission is asked for, and so where the callback keeps it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    /// Posting into the launch's conversation from the page.
+    #[default]
+    Conversation,
+    /// The seller's assistant on one post: every conversation of it, read and answered.
+    Assistant { post_token: String },
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     pub session_id: String,
@@ -26,6 +37,8 @@ pub struct PendingAuthorization {
     pub person: PersonKey,
     pub verifier: Option<String>,
     pub created_at_ms: u64,
+    #[serde(default)]
+    pub purpose: Purpose,
 }
 
 fn key(state: &str) -> String {

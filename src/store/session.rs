@@ -38,7 +38,7 @@ impl<'a, K: Kv> SessionStore<'a, K> {
             .kv
             .get(&key(id))
             .await?
-            .and_then(|raw| serde_json::from_str(&raw).ok()))
+            .and_then(|raw| serde_json::from_slice(raw.as_bytes()).ok()))
     }
 }
 

@@ -12,12 +12,13 @@ pub mod rules;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::chatbot::{menu, rtl};
+use super::chatbot::menu;
 use super::{Actor, ConversationKind, Ctx, Incoming, Service, ServiceId, Step, TapPlan};
 use crate::delivery::outbox::DeliveryState;
 use crate::delivery::Payload;
 use crate::error::AppError;
 use crate::kenar::dynamic_action::DynamicActionAnswer;
+use crate::kenar::message::rtl;
 use crate::kenar::message::{Action, BotMessage, Button, ButtonGrid};
 use rules::{choose, Board, Cell, Level, Mark, MoveError, Outcome};
 

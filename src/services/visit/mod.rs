@@ -86,7 +86,7 @@ fn side_of(actor: &Actor) -> Result<UserSide, AppError> {
 }
 
 fn field<'a, T: Deserialize<'a>>(body: &'a str) -> Result<T, AppError> {
-    serde_json::from_str(body).map_err(|e| AppError::BadRequest(format!("the body does not fit: {e}")))
+    serde_json::from_slice(body.as_bytes()).map_err(|e| AppError::BadRequest(format!("the body does not fit: {e}")))
 }
 
 #[derive(Deserialize)]
@@ -153,6 +153,29 @@ impl Service for Visit {
     const ID: ServiceId = ServiceId::Visit;
     const KIND: ConversationKind = ConversationKind::Post;
     type State = VisitRecord;
+
+    fn glance(_ctx: &Ctx, record: &VisitRecord) -> Option<Value> {
+        let p = record.current.as_ref()?;
+        let (status, label) = match &p.status {
+            Status::Open => (
+                "proposed",
+                format!(
+                    "پیشنهاد بازدید با {} زمان، بی‌پاسخ",
+                    jalali::persian_digits(&p.slots.len().to_string())
+                ),
+            ),
+            Status::Confirmed { slot, .. } => (
+                "confirmed",
+                match p.slots.get(*slot) {
+                    Some(at) => format!("قرار بازدید: {}", format_short(*at)),
+                    None => "قرار بازدید قطعی شد".into(),
+                },
+            ),
+            Status::Declined { .. } => ("declined", "پیشنهاد بازدید رد شد".into()),
+            Status::Cancelled => ("cancelled", "قرار بازدید لغو شد".into()),
+        };
+        Some(json!({ "status": status, "label": label }))
+    }
 
     fn busy() -> AppError {
         AppError::Conflict("an earlier change to this visit is still being sent; try again in a moment".into())
