@@ -109,6 +109,9 @@ pub struct Config {
     /// Lets the end-to-end harness run the storage contract inside a real object
     /// (`POST /_selftest/storage`). Never on in production.
     pub selftest: bool,
+    /// `KENAR_RATE_LIMITS`: whether the rate-limiting bindings are asked (on unless "off";
+    /// the local harness turns them off so tests and benchmarks can hammer one address).
+    pub rate_limits: bool,
 }
 
 impl Config {
@@ -206,6 +209,17 @@ impl Config {
             }
         };
 
+        let rate_limits = match get("KENAR_RATE_LIMITS").as_deref().map(str::trim) {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "KENAR_RATE_LIMITS",
+                    why: "must be \"on\" or \"off\"".into(),
+                })
+            }
+        };
+
         Ok(Config {
             identification_key,
             app_slug,
@@ -223,6 +237,7 @@ impl Config {
             api_timeout_ms,
             retry_base_ms,
             selftest,
+            rate_limits,
         })
     }
 

@@ -28,6 +28,9 @@ pub enum AppError {
     /// The request is fine but collides with something still under way; try again soon.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A rate limit was reached; try again after a minute.
+    #[error("too many requests")]
+    TooManyRequests,
     #[error("payload too large (limit {0} bytes)")]
     PayloadTooLarge(usize),
     #[error("unsupported media type: {0}")]
@@ -55,6 +58,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => 405,
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge(_) => 413,
+            AppError::TooManyRequests => 429,
             AppError::UnsupportedMediaType(_) => 415,
             AppError::Config(_) | AppError::Internal(_) => 500,
         }
@@ -71,6 +75,7 @@ impl AppError {
             AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge(_) => "payload_too_large",
+            AppError::TooManyRequests => "too_many_requests",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::Config(_) => "misconfigured",
             AppError::Internal(_) => "internal",
@@ -87,6 +92,7 @@ impl AppError {
             AppError::Unauthorized => "missing or invalid credentials".into(),
             AppError::Session(_) => "the session handle is missing, invalid or expired".into(),
             AppError::NotFound => "no such route".into(),
+            AppError::TooManyRequests => "too many requests; wait a minute and try again".into(),
             AppError::MethodNotAllowed(allow) => format!("use {allow}"),
             // Names the setting (never its value) for the deployer reading the logs.
             AppError::Config(e) => format!("the worker is misconfigured: {e}"),
@@ -101,6 +107,7 @@ impl AppError {
         );
         match self {
             AppError::MethodNotAllowed(allow) => response.with_header("allow", allow),
+            AppError::TooManyRequests => response.with_header("retry-after", "60"),
             AppError::Unauthorized | AppError::Session(_) => response.with_header("www-authenticate", "Bearer"),
             _ => response,
         }

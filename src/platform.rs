@@ -93,6 +93,31 @@ pub trait Platform {
     fn defer(&self, task: Deferred);
     /// One line to the host's log. Callers pass no secrets, codes or tokens.
     fn log(&self, line: &str);
+    /// Whether one more request under `key` fits `limit` (the Workers rate-limiting binding).
+    /// Hosts without one let everything through.
+    async fn within_limit(&self, _limit: RateLimit, _key: &str) -> bool {
+        true
+    }
+}
+
+/// The rate limits a deployer configures in `wrangler.toml` (`[[ratelimits]]`): where abuse is
+/// cheap for a caller and costly for us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateLimit {
+    /// The page's API and the public files, per client address.
+    Page,
+    /// Asking for consent (each writes a KV record), per session handle.
+    OAuthStart,
+}
+
+impl RateLimit {
+    /// The binding's name in `wrangler.toml`.
+    pub fn binding(self) -> &'static str {
+        match self {
+            RateLimit::Page => "PAGE_RATE_LIMITER",
+            RateLimit::OAuthStart => "OAUTH_RATE_LIMITER",
+        }
+    }
 }
 
 /// Fills `buf` from the platform's CSPRNG (the JS `crypto.getRandomValues` on wasm).

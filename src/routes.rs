@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{AppError, AppResult};
 use crate::flows;
-use crate::platform::Platform;
+use crate::platform::{Platform, RateLimit};
 use crate::services::ServiceId;
 use crate::web::{Method, Request, Response};
 
@@ -64,6 +64,28 @@ impl Route {
         })
     }
 
+    /// The rate limit a route counts against, if any: the page's calls and the public files.
+    /// Divar's own calls (keyed) and the health check are never limited.
+    fn rate_limit(self) -> Option<RateLimit> {
+        match self {
+            Route::OAuthStart => Some(RateLimit::OAuthStart),
+            Route::Session
+            | Route::OAuthCallback
+            | Route::Messages
+            | Route::Assistant
+            | Route::AssistantSettings
+            | Route::ServiceView(_)
+            | Route::ServiceAct(_)
+            | Route::Calendar => Some(RateLimit::Page),
+            Route::Health
+            | Route::SessionInit
+            | Route::DynamicAction
+            | Route::Events
+            | Route::ReturnToDivar
+            | Route::SelfTest => None,
+        }
+    }
+
     fn allowed(self) -> &'static str {
         match self {
             Route::SessionInit
@@ -90,6 +112,18 @@ fn is_op(op: &str) -> bool {
     (1..=32).contains(&op.len()) && op.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
+/// Whom a limit counts: the client's address (Cloudflare's `cf-connecting-ip`) for the page,
+/// a digest of the session handle for consent (a forged handle fails right after, cheaply).
+fn limit_key(limit: RateLimit, req: &Request) -> String {
+    match limit {
+        RateLimit::Page => format!("ip:{}", req.header("cf-connecting-ip").unwrap_or("unknown")),
+        RateLimit::OAuthStart => format!(
+            "handle:{}",
+            crate::crypto::digest_hex(&["rate-limit", req.bearer().unwrap_or("")])
+        ),
+    }
+}
+
 /// Turns a request into a response; never fails and never panics on input.
 pub async fn handle<P: Platform>(
     p: &P,
@@ -100,7 +134,7 @@ pub async fn handle<P: Platform>(
         Ok(response) => response,
         Err(error) => {
             if error.status() >= 500 {
-                p.log(&format!("error on {}: {error}", req.path));
+                p.log(&format!("error on {}: {error}", crate::web::loggable(&req.path, 120)));
             }
             error.to_response()
         }
@@ -128,6 +162,11 @@ async fn dispatch<P: Platform>(
         (_, Err(e)) => return Err(AppError::Config(e.clone())),
         (_, Ok(cfg)) => cfg,
     };
+    if let Some(limit) = route.rate_limit().filter(|_| cfg.rate_limits) {
+        if !p.within_limit(limit, &limit_key(limit, req)).await {
+            return Err(AppError::TooManyRequests);
+        }
+    }
     match route {
         Route::Health => Ok(Response::json(200, &serde_json::json!({"ok": true}))),
         Route::SessionInit => flows::launch::session_init(p, cfg, req).await,

@@ -228,6 +228,23 @@ pub fn clean_text(raw: &str) -> String {
         .to_string()
 }
 
+/// Text from outside made safe to log: at most `max_chars` characters, and no control or
+/// bidi characters, so a value can neither forge a log line (CR/LF) nor reorder one on
+/// screen. Anything dropped or cut is marked.
+pub fn loggable(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == max_chars {
+            out.push('…');
+            break;
+        }
+        let unsafe_char = c.is_control()
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+        out.push(if unsafe_char { '�' } else { c });
+    }
+    out
+}
+
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
@@ -246,6 +263,17 @@ pub fn escape_html(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outside_text_cannot_forge_or_flood_a_log_line() {
+        let forged = format!("invalid\nERROR admin login ok\r\u{202E}gnp.exe{}", "x".repeat(10_000));
+        let line = super::loggable(&forged, 64);
+        assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\u{202E}'));
+        assert_eq!(line.chars().count(), 65, "64 characters and the mark that it was cut");
+        assert!(line.ends_with('…'));
+        assert_eq!(super::loggable("/api/visit", 64), "/api/visit");
+        assert_eq!(super::loggable("قرار بازدید", 64), "قرار بازدید");
+    }
+
     use super::*;
 
     #[test]

@@ -11,6 +11,7 @@ use super::tokens::{self, TokenStatus};
 use super::{GrantFor, PersonKey};
 use crate::config::Config;
 use crate::kenar::client::{KenarClient, SendError};
+use crate::kenar::ids::PostToken;
 use crate::objects::seller::{self, token_digest};
 use crate::objects::sql::StoreError;
 use crate::objects::ObjectHost;
@@ -27,11 +28,6 @@ pub fn metadata(person: &PersonKey, post_token: &str) -> Value {
     json!({ "seller": person.as_str(), "post": post_token })
 }
 
-/// A post token as Divar writes them (`gZd7omnS`): short, letters, digits, `-` and `_`.
-pub fn valid_post_token(raw: &str) -> bool {
-    (1..=64).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// Whose subscription an event came through, read back from its metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SellerSubscription {
@@ -43,8 +39,8 @@ impl SellerSubscription {
     pub fn from_metadata(metadata: Option<&Map<String, Value>>) -> Option<Self> {
         let m = metadata?;
         let person = PersonKey::parse(m.get("seller")?.as_str()?)?;
-        let post_token = m.get("post")?.as_str()?;
-        valid_post_token(post_token).then(|| SellerSubscription {
+        let post_token = PostToken::parse(m.get("post")?.as_str()?)?;
+        Some(SellerSubscription {
             person,
             post_token: post_token.to_string(),
         })

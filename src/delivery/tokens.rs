@@ -256,7 +256,8 @@ pub async fn token_lasting<H: ObjectHost>(
             Err(TokenError::Misconfigured(code)) => {
                 set_refreshing(h.sql(), grant_name, 0)?;
                 h.log(&format!(
-                    "oauth: Divar refused our client credentials on refresh ({code}); check KENAR_OAUTH_CLIENT_SECRET"
+                    "oauth: Divar refused our client credentials on refresh ({}); check KENAR_OAUTH_CLIENT_SECRET",
+                    crate::web::loggable(&code, 64)
                 ));
                 Ok(TokenStatus::Unavailable("the token endpoint refused our client".into()))
             }

@@ -38,7 +38,7 @@ pub async fn handle<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
             person,
             side: tap.user_side,
             session: None,
-            post_token: tap.post_token.clone(),
+            post_token: tap.post_token.as_deref().map(str::to_string),
         },
         data: tap.data.clone(),
     };

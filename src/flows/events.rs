@@ -117,12 +117,12 @@ async fn to_conversation<P: Platform>(
             id: message.id,
             text,
             sender_user_id: message.sender.user_id,
-            post_token: message.post_token,
+            post_token: message.post_token.map(String::from),
             side: message.sender.side,
             poster,
             seller_joined: false,
         },
-        conversation_id: message.conversation_id.clone(),
+        conversation_id: message.conversation_id.to_string(),
     };
     conversation::call(p.objects(), &conversation_key(&message.conversation_id), &command).await
 }

@@ -34,7 +34,7 @@ pub fn compose(context: &LaunchContext, text: &str) -> ConversationMessage {
         sender_row.push(Button::new(
             "آگهی",
             Action::OpenPostPage {
-                post_token: post.clone(),
+                post_token: post.to_string(),
             },
         ));
     }

@@ -14,13 +14,13 @@ use crate::error::{AppError, AppResult};
 use crate::flows::session::{authenticate, ActiveSession};
 use crate::handle::HandleSigner;
 use crate::ids::SessionId;
-use crate::kenar::client::token_request;
+use crate::kenar::client::{token_request, KenarClient};
 use crate::kenar::launch::LaunchContext;
 use crate::kenar::oauth::{code_exchange_form, AuthorizeRequest, ClientCredentials, Scope, TokenError};
 use crate::objects::person;
 use crate::platform::{random_bytes, Platform};
 use crate::store::oauth_state::{self, PendingAuthorization, Purpose};
-use crate::web::{escape_html, Body, Request, Response};
+use crate::web::{escape_html, loggable, Body, Request, Response};
 
 #[derive(Serialize)]
 struct StartAnswer {
@@ -113,6 +113,7 @@ pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult
         verifier: pkce.as_ref().map(|k| k.verifier.clone()),
         created_at_ms: p.now_ms(),
         purpose,
+        session_expires_at_secs: session.handle.expires_at_secs,
     };
     let sealer = Sealer::new(&cfg.token_encryption_key);
     oauth_state::save(p.kv(), &sealer, &state, &pending)
@@ -131,11 +132,25 @@ pub async fn start<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResult
     Ok(Response::json(200, &StartAnswer { authorize_url }))
 }
 
-/// Back to our page with a fresh handle for the same session and an outcome for it to show.
+/// Back to our page with a handle for the same session, expiring when the session always
+/// would, and an outcome for it to show.
 fn back_to_page(cfg: &Config, pending: &PendingAuthorization, now_ms: u64, outcome: &str) -> AppResult<Response> {
     let session_id = SessionId::parse(&pending.session_id).ok_or_else(|| internal("bad session id in state"))?;
+    let now_secs = now_ms / 1000;
+    let Some(left_secs) = pending
+        .session_expires_at_secs
+        .checked_sub(now_secs)
+        .filter(|left| *left > 0)
+    else {
+        // The session ran out while the person was on Divar's page: no new lifetime for it.
+        return Ok(error_page(
+            200,
+            "زمان این نشست تمام شد",
+            "اجازهٔ شما ثبت شد، اما این صفحه دیگر باز نمی‌شود. لطفاً به گفتگو برگردید و افزونه را دوباره باز کنید.",
+        ));
+    };
     let handle = HandleSigner::new(&cfg.session_signing_key)
-        .sign_session(session_id, &pending.context, now_ms / 1000, cfg.session_ttl.secs())
+        .sign_session(session_id, &pending.context, now_secs, left_secs)
         .map_err(internal)?;
     // The page shows the outcome where it was asked for.
     let asked_for = match pending.purpose {
@@ -153,17 +168,57 @@ fn back_to_page(cfg: &Config, pending: &PendingAuthorization, now_ms: u64, outco
 
 /// A page of our own for a callback we cannot tie to a session: nowhere to go but back to Divar.
 fn dead_end(status: u16, message: &str) -> Response {
+    error_page(status, "این پیوند دیگر معتبر نیست", message)
+}
+
+/// A Persian error page whose only way on is back to Divar.
+fn error_page(status: u16, heading: &str, message: &str) -> Response {
     Response::html(
         status,
         format!(
             "<!doctype html><html lang=\"fa\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
              <title>خطا</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\
-             <body><main class=\"card\" role=\"alert\"><h1>این پیوند دیگر معتبر نیست</h1><p>{}</p>\
+             <body><main class=\"card notice\" role=\"alert\"><h1>{}</h1><p>{}</p>\
              <p><a class=\"button\" href=\"/return\">بازگشت به دیوار</a></p></main></body></html>",
+            escape_html(heading),
             escape_html(message)
         ),
     )
+}
+
+/// Whose grant came back, as far as it matters to us.
+enum Owner {
+    TheSessionsPerson,
+    Someone,
+    /// Divar could not say right now.
+    Unknown,
+}
+
+/// Whether the token belongs to the person who opened the add-on: whoever approves the consent
+/// page (another person on a shared phone, the other side of the chat) decides whose token
+/// Divar issues. A session without a user id has no one to compare with; its grant stays bound
+/// to that session alone (`PersonKey::of_session`).
+async fn owned_by_session_person<P: Platform>(
+    p: &P,
+    cfg: &Config,
+    pending: &PendingAuthorization,
+    access_token: &str,
+) -> Owner {
+    let Some(expected) = pending.context.user_id.as_deref() else {
+        return Owner::TheSessionsPerson;
+    };
+    let client = KenarClient {
+        platform: p,
+        api_base: cfg.kenar_api_base.as_str(),
+        api_key: cfg.api_key.expose(),
+        timeout_ms: cfg.api_timeout_ms,
+    };
+    match client.user_id(access_token).await {
+        Ok(Some(actual)) if actual == expected => Owner::TheSessionsPerson,
+        Ok(_) => Owner::Someone,
+        Err(_) => Owner::Unknown,
+    }
 }
 
 /// `GET /oauth/callback?state=…&code=…` (or `&error=…`).
@@ -202,10 +257,27 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
     match token_request(p.http(), cfg.kenar_oauth_base.as_str(), form, cfg.api_timeout_ms).await {
         Ok(answer) => {
             let grant = Grant::from_answer(answer, None, now);
+            match owned_by_session_person(p, cfg, &pending, &grant.access_token).await {
+                Owner::TheSessionsPerson => {}
+                Owner::Someone => {
+                    p.log("oauth: the permission was granted from another Divar account; nothing was kept");
+                    return Ok(error_page(
+                        403,
+                        "این اجازه از حساب دیگری داده شد",
+                        "اجازه باید از همان حساب دیوار داده شود که افزونه را در گفتگو باز کرده است؛ چیزی ذخیره نشد. لطفاً به گفتگو برگردید، افزونه را دوباره باز کنید و با حساب خودتان اجازه دهید.",
+                    ));
+                }
+                Owner::Unknown => return back_to_page(cfg, &pending, now, "unavailable"),
+            }
             match &pending.purpose {
                 Purpose::Conversation => {
                     // The scope was asked for this conversation only (`scopes_for`).
-                    let conversation_id = pending.context.conversation_id.clone().unwrap_or_default();
+                    let conversation_id = pending
+                        .context
+                        .conversation_id
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string();
                     let scope = GrantFor::Conversation(conversation_id);
                     person::save_grant(p.objects(), &pending.person, &scope, grant)
                         .await
@@ -229,7 +301,10 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
             }
         }
         Err(TokenError::Misconfigured(code)) => {
-            p.log(&format!("oauth: Divar refused our client ({code}); check KENAR_APP_SLUG, KENAR_OAUTH_CLIENT_SECRET and the redirect URI in the panel"));
+            p.log(&format!(
+                "oauth: Divar refused our client ({}); check KENAR_APP_SLUG, KENAR_OAUTH_CLIENT_SECRET and the redirect URI in the panel",
+                loggable(&code, 64)
+            ));
             back_to_page(cfg, &pending, now, "failed")
         }
         Err(TokenError::Refused(_)) => back_to_page(cfg, &pending, now, "failed"),
@@ -326,6 +401,7 @@ mod tests {
             200,
             r#"{"access_token":"ory_at_1","refresh_token":"ory_rt_1","expires_in":3600}"#,
         );
+        p.http.route("/v1/open-platform/users", 200, r#"{"user_id":"u-1"}"#);
         let resp = cb(&p, &cfg, &format!("state={state}&code=the-code"));
         assert_eq!(resp.status, 303);
         let location = resp.header("location").expect("location");
@@ -360,6 +436,75 @@ mod tests {
             .borrow()
             .iter()
             .all(|l| !l.contains("ory_") && !l.contains("the-code")));
+    }
+
+    #[test]
+    fn a_grant_from_another_account_is_not_kept() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        p.http
+            .route("/oauth2/token", 200, r#"{"access_token":"ory_at_x","expires_in":3600}"#);
+        p.http
+            .route("/v1/open-platform/users", 200, r#"{"user_id":"someone-else"}"#);
+        let r = cb(&p, &cfg, &format!("state={state}&code=c"));
+        assert_eq!((r.status, r.header("location")), (403, None));
+        let page = String::from_utf8_lossy(&r.body).to_string();
+        assert!(page.contains("حساب دیگری") && page.contains("/return"), "{page}");
+        assert_eq!(
+            pollster::block_on(person::token(
+                p.objects(),
+                &PersonKey::of_user("u-1"),
+                &GrantFor::Conversation("conv-1".into()),
+                None
+            )),
+            TokenStatus::ConsentNeeded,
+            "nothing kept for the session's person"
+        );
+        let users = p.http.sent_to("/v1/open-platform/users");
+        assert_eq!(
+            crate::web::find_header(&users[0].headers, "authorization"),
+            Some("Bearer ory_at_x")
+        );
+        // Divar cannot say whose it is: nothing kept either, and the page says try again.
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        p.http
+            .route("/oauth2/token", 200, r#"{"access_token":"ory_at_y","expires_in":3600}"#);
+        p.http.route("/v1/open-platform/users", 503, "");
+        let r = cb(&p, &cfg, &format!("state={state}&code=c"));
+        assert!(r.header("location").expect("loc").ends_with("oauth=unavailable"));
+    }
+
+    #[test]
+    fn the_callback_never_extends_the_session() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let handle = launch(&p, &cfg);
+        let signer = HandleSigner::new(&cfg.session_signing_key);
+        let original = signer
+            .verify(&handle, p.now_ms() / 1000)
+            .expect("valid")
+            .expires_at_secs;
+        p.advance_secs(cfg.session_ttl.secs() - 20);
+        let state = param(&start_auth(&p, &cfg, &handle), "state");
+        let r = cb(&p, &cfg, &format!("state={state}&error=access_denied"));
+        let location = r.header("location").expect("location");
+        let back = location
+            .split_once("#h=")
+            .expect("h")
+            .1
+            .split('&')
+            .next()
+            .expect("handle");
+        let again = signer.verify(back, p.now_ms() / 1000).expect("still valid");
+        assert_eq!(
+            again.expires_at_secs, original,
+            "the session's own expiry, not a new lifetime"
+        );
+        // Past it, the callback has no session to go back to.
+        let state = param(&start_auth(&p, &cfg, back), "state");
+        p.advance_secs(30);
+        let r = cb(&p, &cfg, &format!("state={state}&error=access_denied"));
+        assert_eq!((r.status, r.header("location")), (200, None));
+        assert!(String::from_utf8_lossy(&r.body).contains("زمان این نشست تمام شد"));
     }
 
     #[test]

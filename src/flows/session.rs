@@ -64,7 +64,7 @@ impl ActiveSession {
             person: self.person(),
             side: self.context.user_side,
             session: Some(self.handle.session_id.to_string()),
-            post_token: self.context.post_token.clone(),
+            post_token: self.context.post_token.as_deref().map(str::to_string),
         }
     }
 
@@ -77,9 +77,6 @@ impl ActiveSession {
         }
         if self.context.user_id.is_none() {
             return Err(SellerOnly::NoUser);
-        }
-        if !crate::delivery::subscriptions::valid_post_token(post) {
-            return Err(SellerOnly::NoPost);
         }
         Ok(post)
     }
@@ -105,7 +102,7 @@ pub async fn authenticate<P: Platform>(p: &P, cfg: &Config, req: &Request) -> Ap
     let context = match &handle.context {
         Some(ctx) => ctx.clone(),
         None => {
-            SessionStore::new(p.kv())
+            SessionStore::new(p.kv(), &cfg.token_encryption_key)
                 .get(handle.session_id)
                 .await
                 .map_err(|e| AppError::Internal(e.to_string()))?

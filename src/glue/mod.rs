@@ -35,7 +35,7 @@ pub(crate) fn config(env: &Env) -> Rc<ConfigResult> {
 }
 
 /// The request headers any route reads; copying all of them into Rust costs time per header.
-const READ_HEADERS: [&str; 3] = ["authorization", "content-type", "content-length"];
+const READ_HEADERS: [&str; 4] = ["authorization", "content-type", "content-length", "cf-connecting-ip"];
 
 #[event(fetch)]
 async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
@@ -67,7 +67,10 @@ async fn from_worker(req: &mut worker::Request) -> worker::Result<Request> {
     // The raw URL string, split here: `worker::Request::url()` would link the `url` crate and
     // its IDNA and Unicode tables (~40 KB gzip) just to read the path and the query.
     let plain_url = req.inner().url();
-    let mut plain = Request::new(Method::parse(req.method().as_ref()), path_and_query(&plain_url));
+    // The method as the client sent it: `worker::Request::method()` turns every method it has
+    // no variant for (PROPFIND, LOCK, …) into GET, which would serve them as reads.
+    let method = req.inner().method();
+    let mut plain = Request::new(Method::parse(&method), path_and_query(&plain_url));
     for name in READ_HEADERS {
         if let Some(value) = req.headers().get(name)? {
             plain.headers.push((name.to_string(), value));

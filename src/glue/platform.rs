@@ -8,7 +8,7 @@ use futures_util::future::{select, Either};
 use worker::kv::KvStore;
 use worker::{AbortController, Context, Delay, Fetch, Headers, Method, RequestInit};
 
-use crate::platform::{Deferred, Http, HttpError, Kv, KvError, OutRequest, OutResponse, Platform};
+use crate::platform::{Deferred, Http, HttpError, Kv, KvError, OutRequest, OutResponse, Platform, RateLimit};
 use crate::ttl::Ttl;
 
 use super::objects::WorkerObjects;
@@ -145,7 +145,17 @@ impl Platform for WorkerPlatform {
         }
     }
 
+    async fn within_limit(&self, limit: RateLimit, key: &str) -> bool {
+        // Without the binding (a deployer removed it) or when it fails, requests go through:
+        // a limiter must never take the add-on down.
+        let Ok(limiter) = self.objects.0.rate_limiter(limit.binding()) else {
+            return true;
+        };
+        limiter.limit(key.to_string()).await.map(|o| o.success).unwrap_or(true)
+    }
+
     fn log(&self, line: &str) {
-        worker::console_log!("{line}");
+        // Every line, ours or carrying something from outside, leaves as one bounded line.
+        worker::console_log!("{}", crate::web::loggable(line, 1_000));
     }
 }

@@ -143,6 +143,34 @@ impl<P: Platform> KenarClient<'_, P> {
         self.post_json(url, Some(access_token), &body).await
     }
 
+    /// `GET /v1/open-platform/users`: whose token this is (scope `USER_ID`). `None` when the
+    /// answer names no user (the scope was not granted).
+    pub async fn user_id(&self, access_token: &str) -> Result<Option<String>, SendError> {
+        let request = OutRequest {
+            method: "GET",
+            url: format!("{}/v1/open-platform/users", self.api_base),
+            headers: vec![
+                ("x-api-key".into(), self.api_key.into()),
+                ("authorization".into(), format!("Bearer {access_token}")),
+            ],
+            body: None,
+            timeout_ms: self.timeout_ms,
+        };
+        let result = self.platform.http().send(request).await;
+        let body = match &result {
+            Ok(resp) if (200..300).contains(&resp.status) => resp.body.clone(),
+            _ => return classify(result).map(|()| None),
+        };
+        #[derive(serde::Deserialize)]
+        struct User {
+            #[serde(default)]
+            user_id: Option<String>,
+        }
+        let user: User = serde_json::from_slice(body.as_bytes())
+            .map_err(|_| SendError::Rejected("the users answer is not the documented JSON".into()))?;
+        Ok(user.user_id.filter(|id| !id.is_empty()))
+    }
+
     async fn post_json<T: serde::Serialize>(
         &self,
         url: String,

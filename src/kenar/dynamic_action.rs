@@ -4,16 +4,17 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::launch::{extra_data, opt_id, opt_str, LaunchError};
+use super::ids::{ConversationId, PostToken, UserId};
+use super::launch::{extra_data, LaunchError};
 use super::message::Action;
 use super::side::UserSide;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DynamicActionRequest {
-    pub conversation_id: Option<String>,
-    pub post_token: Option<String>,
+    pub conversation_id: Option<ConversationId>,
+    pub post_token: Option<PostToken>,
     pub user_side: Option<UserSide>,
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// The button's `data`.
     pub data: Map<String, Value>,
 }
@@ -24,21 +25,41 @@ impl DynamicActionRequest {
     }
 }
 
+/// An identifier field: absent, `null` or empty is `None`; anything else must be an identifier
+/// of its kind (a number is read as its digits).
+fn ident<T>(
+    obj: &Map<String, Value>,
+    name: &'static str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Option<T>, LaunchError> {
+    let invalid = LaunchError::Field {
+        field: name,
+        why: "is not a valid identifier",
+    };
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => parse(s).map(Some).ok_or(invalid),
+        Some(Value::Number(n)) => parse(&n.to_string()).map(Some).ok_or(invalid),
+        Some(_) => Err(invalid),
+    }
+}
+
 pub fn parse_dynamic_action(body: &[u8]) -> Result<DynamicActionRequest, LaunchError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| LaunchError::NotJson)?;
     let obj = value.as_object().ok_or(LaunchError::NotObject)?;
-    let user_side = match opt_str(obj, "user_side", 50)? {
-        None => None,
-        Some(raw) => Some(UserSide::parse(&raw).ok_or(LaunchError::Field {
+    let user_side = match obj.get("user_side") {
+        None | Some(Value::Null) => None,
+        Some(raw) => Some(raw.as_str().and_then(UserSide::parse).ok_or(LaunchError::Field {
             field: "user_side",
             why: "must be SUPPLY or DEMAND",
         })?),
     };
     Ok(DynamicActionRequest {
-        conversation_id: opt_str(obj, "conversation_id", 128)?,
-        post_token: opt_str(obj, "post_token", 32)?,
+        conversation_id: ident(obj, "conversation_id", ConversationId::parse)?,
+        post_token: ident(obj, "post_token", PostToken::parse)?,
         user_side,
-        user_id: opt_id(obj, "user_id", 128)?,
+        user_id: ident(obj, "user_id", UserId::parse)?,
         data: extra_data(obj)?.0,
     })
 }

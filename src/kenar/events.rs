@@ -13,6 +13,7 @@
 
 use serde_json::{Map, Value};
 
+use super::ids::{ConversationId, PostToken, UserId};
 use super::side::UserSide;
 
 /// Upper bounds on identifiers. Divar documents tighter ones (conversation and user id 64, post
@@ -42,7 +43,7 @@ pub enum Event {
     },
     /// `USER_ACCESS_REVOCATION`: the user took back what they granted us. The docs give only
     /// the user id (per app, base64-like, e.g. `6GqmD76dle5NpJySqnBX8seTpt6uVtzqaNTNJU1ettI=`).
-    UserAccessRevocation { user_id: String },
+    UserAccessRevocation { user_id: UserId },
     /// `POST_UPDATE`: a published or ongoing post changed. For `RETIRE` and `ARCHIVE` only the
     /// token is sent; the rest is then `None`. The post's free-form `data` is not kept.
     PostUpdate {
@@ -72,11 +73,11 @@ pub struct ChatMessage {
     /// `id`: unique per message; the key to deduplicate redeliveries on.
     pub id: String,
     /// `conversation.id`.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// `conversation.type`.
     pub conversation_kind: ConversationKind,
     /// `conversation.post_token`, sent for post conversations.
-    pub post_token: Option<String>,
+    pub post_token: Option<PostToken>,
     pub sender: Sender,
     /// `sent_at` in microseconds since the Unix epoch, whether Divar sent an integer or an
     /// RFC 3339 string; `None` when it was missing, negative or not a time.
@@ -493,6 +494,13 @@ fn chat_message(msg: &Map<String, Value>) -> Result<ChatMessage, EventError> {
             Charset::Plain,
         )?,
     };
+    // The charsets above are the types' own; their lengths are tighter.
+    let conversation_id =
+        ConversationId::parse(&conversation_id).ok_or(bad("message.conversation.id", "is not a conversation id"))?;
+    let post_token = match post_token {
+        Some(p) => Some(PostToken::parse(&p).ok_or(bad("message.conversation.post_token", "is not a post token"))?),
+        None => None,
+    };
     let conversation_kind = match upper_label(field("type")).as_deref() {
         Some("POST") => ConversationKind::Post,
         Some("BOT") => ConversationKind::Bot,
@@ -668,6 +676,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, EventError> {
                     "user_access_revocation.user_id",
                 )?,
             };
+            let user_id = UserId::parse(&user_id).ok_or(bad("user_access_revocation.user_id", "is not a user id"))?;
             Ok(Event::UserAccessRevocation { user_id })
         }
         Kind::PostUpdate => post_update(obj),

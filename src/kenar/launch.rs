@@ -5,13 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::ids::{ConversationId, PostToken, UserId};
 use super::side::UserSide;
 
 /// Upper bounds on each field. Divar documents tighter ones (post token 10, conversation id 64);
 /// these leave headroom for a format change while bounding what we store and sign.
 const MAX_SOURCE: usize = 32;
-const MAX_POST_TOKEN: usize = 32;
-const MAX_ID: usize = 128;
 /// What our own buttons put in `data` comes back here; kept small because it rides in the handle.
 pub const MAX_EXTRA_DATA_BYTES: usize = 4 * 1024;
 
@@ -49,10 +48,6 @@ impl Source {
             other => Source::Other(other.to_string()),
         }
     }
-
-    fn is_chat(&self) -> bool {
-        matches!(self, Source::Chat | Source::ChatMessageAction)
-    }
 }
 
 /// A launch, as every later step sees it, whichever body version Divar sent.
@@ -61,16 +56,16 @@ pub struct LaunchContext {
     pub version: PayloadVersion,
     pub source: Source,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub post_token: Option<String>,
+    pub post_token: Option<PostToken>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub user_side: Option<UserSide>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// v1 only: the other person in the chat.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub peer_id: Option<String>,
+    pub peer_id: Option<UserId>,
     /// The `data` of the button that opened us (`extra_data`, `provider_data` or v1's
     /// `extra_data.provider_data`), as Divar passed it back.
     #[serde(skip_serializing_if = "Map::is_empty", default)]
@@ -85,7 +80,7 @@ impl LaunchContext {
     /// post token, which cannot tell two buyers apart. Flows that key state on the conversation
     /// check this first.
     pub fn conversation_is_post_token(&self) -> bool {
-        matches!((&self.conversation_id, &self.post_token), (Some(c), Some(p)) if c == p)
+        matches!((&self.conversation_id, &self.post_token), (Some(c), Some(p)) if c.as_str() == p.as_str())
     }
 }
 
@@ -93,27 +88,6 @@ pub use super::BodyError as LaunchError;
 
 fn field(field: &'static str, why: &'static str) -> LaunchError {
     LaunchError::Field { field, why }
-}
-
-/// A string field that may be absent, `null` or empty (all the same to us), bounded in length.
-pub(crate) fn opt_str(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
-    match obj.get(name) {
-        Some(Value::Number(_)) => Err(field(name, "must be a string")),
-        _ => opt_id(obj, name, max),
-    }
-}
-
-/// Like `opt_str`, for user ids: a sender that serialises a numeric id as a number still
-/// means the id.
-pub(crate) fn opt_id(obj: &Map<String, Value>, name: &'static str, max: usize) -> Result<Option<String>, LaunchError> {
-    match obj.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) if s.len() > max => Err(field(name, "is too long")),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_string())),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(field(name, "must be a string")),
-    }
 }
 
 fn opt_object<'a>(
@@ -125,16 +99,6 @@ fn opt_object<'a>(
         Some(Value::Object(m)) => Ok(Some(m)),
         Some(_) => Err(field(name, "must be an object")),
     }
-}
-
-/// `{"id": "…"}` in v1's `supplier` / `demand` (the Oct-2023 doc capitalised `Supplier`).
-fn party_id(obj: &Map<String, Value>, names: [&'static str; 2]) -> Result<Option<String>, LaunchError> {
-    for name in names {
-        if let Some(party) = opt_object(obj, name)? {
-            return opt_id(party, "id", MAX_ID);
-        }
-    }
-    Ok(None)
 }
 
 fn detect_version(obj: &Map<String, Value>) -> PayloadVersion {
@@ -187,68 +151,74 @@ pub(crate) fn extra_data(obj: &Map<String, Value>) -> Result<(Map<String, Value>
     Ok((data, location))
 }
 
-/// Parses a session-init body of either version. Unknown fields are ignored.
+/// An identifier Divar sent, or `None` when it is absent, empty or not an identifier of that
+/// kind (numeric user ids are read as their digits). A launch is never refused for one: the
+/// page tells the person what it cannot do without it.
+fn id<T>(obj: &Map<String, Value>, name: &str, parse: fn(&str) -> Option<T>) -> Option<T> {
+    match obj.get(name)? {
+        Value::String(s) => parse(s),
+        Value::Number(n) => parse(&n.to_string()),
+        _ => None,
+    }
+}
+
+/// `{"id": "…"}` in v1's `supplier` / `demand` (the Oct-2023 doc capitalised `Supplier`).
+fn party(obj: &Map<String, Value>, names: [&str; 2]) -> Option<UserId> {
+    names
+        .iter()
+        .find_map(|name| obj.get(*name).and_then(Value::as_object))
+        .and_then(|party| id(party, "id", UserId::parse))
+}
+
+/// Parses a session-init body of either version. Only a body that is not a JSON object is
+/// refused: Divar shows the person whatever we answer, and an error there is one they cannot
+/// act on. Anything missing or malformed inside is left out, and the page says what that
+/// means for them; unknown fields are ignored.
 pub fn parse_launch(body: &[u8]) -> Result<LaunchContext, LaunchError> {
     let value: Value = serde_json::from_slice(body).map_err(|_| LaunchError::NotJson)?;
     let obj = value.as_object().ok_or(LaunchError::NotObject)?;
     let version = detect_version(obj);
-    let post_token = opt_str(obj, "post_token", MAX_POST_TOKEN)?;
-    let conversation_id = opt_str(obj, "conversation_id", MAX_ID)?;
-    let user_id = opt_id(obj, "user_id", MAX_ID)?;
-    let (extra_data, location) = extra_data(obj)?;
-
-    match version {
-        PayloadVersion::V2 => {
-            let source = opt_str(obj, "source", MAX_SOURCE)?
-                .map(|s| Source::parse(&s))
-                .ok_or(field("source", "is required"))?;
-            let user_side = match opt_str(obj, "user_side", 50)? {
-                None => None,
-                Some(raw) => Some(UserSide::parse(&raw).ok_or(field("user_side", "must be SUPPLY or DEMAND"))?),
+    let post_token = id(obj, "post_token", PostToken::parse);
+    let conversation_id = id(obj, "conversation_id", ConversationId::parse);
+    let user_id = id(obj, "user_id", UserId::parse);
+    // Our own button data: without it the page opens at its start.
+    let (extra_data, location) = extra_data(obj).unwrap_or_default();
+    Ok(match version {
+        PayloadVersion::V2 => LaunchContext {
+            version,
+            source: match obj.get("source").and_then(Value::as_str) {
+                Some(raw) if !raw.trim().is_empty() && raw.len() <= MAX_SOURCE => Source::parse(raw),
+                _ => Source::Other(String::new()),
+            },
+            post_token,
+            conversation_id,
+            user_side: obj.get("user_side").and_then(Value::as_str).and_then(UserSide::parse),
+            user_id,
+            peer_id: None,
+            extra_data,
+            location,
+        },
+        PayloadVersion::V1 => {
+            let supplier = party(obj, ["supplier", "Supplier"]);
+            let demand = party(obj, ["demand", "Demand"]);
+            let user_side = match &user_id {
+                Some(u) if supplier.as_ref() == Some(u) => Some(UserSide::Supply),
+                Some(u) if demand.as_ref() == Some(u) => Some(UserSide::Demand),
+                _ => None,
             };
-            if source.is_chat() && conversation_id.is_none() {
-                return Err(field("conversation_id", "is required for a chat launch"));
-            }
-            if source == Source::PostAddon && post_token.is_none() {
-                return Err(field("post_token", "is required for a post add-on launch"));
-            }
-            Ok(LaunchContext {
+            LaunchContext {
                 version,
-                source,
+                source: Source::Legacy,
                 post_token,
                 conversation_id,
                 user_side,
                 user_id,
-                peer_id: None,
+                peer_id: id(obj, "peer_id", UserId::parse),
                 extra_data,
                 location,
-            })
+            }
         }
-        PayloadVersion::V1 => {
-            let post_token = post_token.ok_or(field("post_token", "is required"))?;
-            let user_id = user_id.ok_or(field("user_id", "is required"))?;
-            let supplier = party_id(obj, ["supplier", "Supplier"])?;
-            let demand = party_id(obj, ["demand", "Demand"])?;
-            let user_side = if supplier.as_deref() == Some(user_id.as_str()) {
-                Some(UserSide::Supply)
-            } else if demand.as_deref() == Some(user_id.as_str()) {
-                Some(UserSide::Demand)
-            } else {
-                None
-            };
-            Ok(LaunchContext {
-                version,
-                source: Source::Legacy,
-                post_token: Some(post_token),
-                conversation_id,
-                user_side,
-                user_id: Some(user_id),
-                peer_id: opt_id(obj, "peer_id", MAX_ID)?,
-                extra_data,
-                location,
-            })
-        }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -386,39 +356,44 @@ mod tests {
         assert_eq!(parse_launch(b""), Err(LaunchError::NotJson));
         assert_eq!(parse(json!([1, 2])), Err(LaunchError::NotObject));
         assert_eq!(parse(json!("CHAT")), Err(LaunchError::NotObject));
-        let err = |v| match parse(v) {
-            Err(LaunchError::Field { field, .. }) => field,
-            other => panic!("expected a field error, got {other:?}"),
-        };
-        assert_eq!(err(json!({})), "source");
-        assert_eq!(err(json!({"source": "CHAT"})), "conversation_id");
-        assert_eq!(err(json!({"source": "POST_ADDON"})), "post_token");
-        assert_eq!(err(json!({"source": 5, "conversation_id": "c"})), "source");
+        // A JSON object is always a launch; what it lacks or garbles is left out, never refused.
+        let ok = |v: Value| parse(v.clone()).unwrap_or_else(|e| panic!("{v}: {e:?}"));
+        assert_eq!(ok(json!({})).source, Source::Other(String::new()));
+        assert_eq!(ok(json!({"source": "CHAT"})).conversation_id, None);
+        assert_eq!(ok(json!({"source": "POST_ADDON", "post_token": null})).post_token, None);
         assert_eq!(
-            err(json!({"source": "CHAT", "conversation_id": "c", "user_side": "both"})),
-            "user_side"
+            ok(json!({"source": 5, "conversation_id": "c"})).source,
+            Source::Other(String::new())
         );
         assert_eq!(
-            err(json!({"source": "CHAT", "conversation_id": ["c"]})),
-            "conversation_id"
+            ok(json!({"source": "CHAT", "conversation_id": "c", "user_side": "both"})).user_side,
+            None
         );
-        assert_eq!(
-            err(json!({"source": "CHAT", "conversation_id": "c".repeat(129)})),
-            "conversation_id"
+        for bad in [
+            json!(["c"]),
+            json!("c".repeat(129)),
+            json!("c1 USER_PHONE"),
+            json!("c1.x"),
+        ] {
+            assert_eq!(
+                ok(json!({"source": "CHAT", "conversation_id": bad})).conversation_id,
+                None,
+                "{bad}"
+            );
+        }
+        assert!(ok(json!({"source": "CHAT", "conversation_id": "c", "extra_data": "x"}))
+            .extra_data
+            .is_empty());
+        assert!(
+            ok(json!({"source": "CHAT", "conversation_id": "c", "extra_data": {"k": "x".repeat(5000)}}))
+                .extra_data
+                .is_empty()
         );
+        assert_eq!(ok(json!({"peer_id": "q", "user_id": "u"})).post_token, None);
+        assert_eq!(ok(json!({"peer_id": "q", "post_token": "p"})).user_id, None);
         assert_eq!(
-            err(json!({"source": "CHAT", "conversation_id": "c", "extra_data": "x"})),
-            "extra_data"
-        );
-        assert_eq!(
-            err(json!({"source": "CHAT", "conversation_id": "c", "extra_data": {"k": "x".repeat(5000)}})),
-            "extra_data"
-        );
-        assert_eq!(err(json!({"peer_id": "q", "user_id": "u"})), "post_token");
-        assert_eq!(err(json!({"peer_id": "q", "post_token": "p"})), "user_id");
-        assert_eq!(
-            err(json!({"peer_id": "q", "post_token": "p", "user_id": "u", "supplier": "s"})),
-            "supplier"
+            ok(json!({"peer_id": "q", "post_token": "p", "user_id": "u", "supplier": "s"})).user_side,
+            None
         );
     }
 

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod dynamic_action;
 pub mod events;
+pub mod ids;
 pub mod launch;
 pub mod message;
 pub mod oauth;

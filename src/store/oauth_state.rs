@@ -39,6 +39,10 @@ pub struct PendingAuthorization {
     pub created_at_ms: u64,
     #[serde(default)]
     pub purpose: Purpose,
+    /// When the session that asked expires (Unix seconds): the handle the callback hands back
+    /// keeps it, so a consent round can never extend a session.
+    #[serde(default)]
+    pub session_expires_at_secs: u64,
 }
 
 fn key(state: &str) -> String {

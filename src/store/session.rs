@@ -1,10 +1,13 @@
-//! Launch sessions in KV, under `session:<id>` with the configured lifetime.
+//! Launch sessions in KV, under `session:<id>` with the configured lifetime, sealed: the launch
+//! context holds Divar's ids (the person's, the chat's), and KV never sees them in the clear.
 
 use serde::{Deserialize, Serialize};
 
+use crate::crypto::Sealer;
 use crate::ids::SessionId;
 use crate::kenar::launch::LaunchContext;
 use crate::platform::{Kv, KvError};
+use crate::store::sealed;
 use crate::ttl::Ttl;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -15,6 +18,7 @@ pub struct SessionRecord {
 
 pub struct SessionStore<'a, K: Kv> {
     kv: &'a K,
+    sealer: Sealer,
 }
 
 fn key(id: SessionId) -> String {
@@ -22,23 +26,22 @@ fn key(id: SessionId) -> String {
 }
 
 impl<'a, K: Kv> SessionStore<'a, K> {
-    pub fn new(kv: &'a K) -> Self {
-        SessionStore { kv }
+    pub fn new(kv: &'a K, key: &[u8; 32]) -> Self {
+        SessionStore {
+            kv,
+            sealer: Sealer::new(key),
+        }
     }
 
     pub async fn put(&self, id: SessionId, record: &SessionRecord, ttl: Ttl) -> Result<(), KvError> {
-        let value = serde_json::to_string(record).map_err(|e| KvError(e.to_string()))?;
-        self.kv.put(&key(id), &value, ttl).await
+        sealed::put(self.kv, &self.sealer, &key(id), record, ttl).await
     }
 
-    /// None when absent or expired. A record that no longer parses (an older format) counts as
-    /// absent: the person relaunches from the chat rather than meeting an error.
+    /// None when absent or expired. A record that no longer opens or parses (an older format,
+    /// a rotated key) counts as absent: the person relaunches from the chat rather than
+    /// meeting an error.
     pub async fn get(&self, id: SessionId) -> Result<Option<SessionRecord>, KvError> {
-        Ok(self
-            .kv
-            .get(&key(id))
-            .await?
-            .and_then(|raw| serde_json::from_slice(raw.as_bytes()).ok()))
+        sealed::get(self.kv, &self.sealer, &key(id)).await
     }
 }
 
@@ -52,7 +55,7 @@ mod tests {
     fn stores_and_expires_sessions() {
         pollster::block_on(async {
             let kv = MemKv::default();
-            let store = SessionStore::new(&kv);
+            let store = SessionStore::new(&kv, &crate::config::tests::dev_config().token_encryption_key);
             let id = SessionId::random().expect("rng");
             let context = parse_launch(br#"{"source":"CHAT","conversation_id":"c"}"#).expect("ctx");
             let record = SessionRecord {
@@ -82,7 +85,13 @@ mod tests {
             )
             .await
             .expect("put");
-            assert_eq!(SessionStore::new(&kv).get(id).await.expect("get"), None);
+            assert_eq!(
+                SessionStore::new(&kv, &crate::config::tests::dev_config().token_encryption_key)
+                    .get(id)
+                    .await
+                    .expect("get"),
+                None
+            );
         });
     }
 }

@@ -252,7 +252,8 @@ export async function startWorker({
   const ownDir = !persistTo;
   persistTo = persistTo ?? mkdtempSync(path.join(os.tmpdir(), 'kenar-kv-'));
   const base = `http://127.0.0.1:${port}`;
-  const all = { ...devVars(), PUBLIC_BASE_URL: base };
+  // Tests and benchmarks hammer one address; the rate-limit test turns the limits back on.
+  const all = { ...devVars(), KENAR_RATE_LIMITS: 'off', PUBLIC_BASE_URL: base };
   if (simBase) {
     all.KENAR_API_BASE = simBase;
     all.KENAR_OAUTH_BASE = simBase;

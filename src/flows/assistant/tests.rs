@@ -13,6 +13,7 @@ use crate::web::{find_header, Method, Request, Response};
 const POST: &str = "wZC44q5D";
 const SUBSCRIBE: &str = "/v1/open-platform/events/subscriptions";
 const SELLER: &str = "s-1";
+const USERS: &str = "/v1/open-platform/users";
 
 fn launch(chat: &Chat, side: &str, user: &str, conversation: &str) -> String {
     let body = json!({"source": "CHAT", "post_token": POST, "conversation_id": conversation,
@@ -57,6 +58,7 @@ fn consent(chat: &Chat, handle: &str, access: &str) -> Response {
         200,
         &json!({"access_token": access, "refresh_token": format!("rt-{access}"), "expires_in": 3600}).to_string(),
     );
+    chat.http().route(USERS, 200, &json!({ "user_id": SELLER }).to_string());
     chat.http().route(SUBSCRIBE, 200, "{}");
     chat.p.advance_secs(3);
     chat.request(Request::new(
@@ -389,6 +391,7 @@ fn a_failed_subscription_shows_and_is_retried() {
         200,
         r#"{"access_token":"at-1","refresh_token":"rt-1","expires_in":3600}"#,
     );
+    chat.http().route(USERS, 200, r#"{"user_id":"s-1"}"#);
     for _ in 0..3 {
         chat.http().route(SUBSCRIBE, 503, "");
     }
