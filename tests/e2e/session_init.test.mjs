@@ -261,7 +261,9 @@ describe('session init against wrangler dev and divar-sim', () => {
     assert.ok(refused.ms < STALL_MS && next.ms < STALL_MS, `401 ${refused.ms} ms, next ${next.ms} ms`);
   });
 
-  test('missing required fields are 422 naming the field', async () => {
+  test('missing or malformed fields never refuse a keyed launch: the page opens without them', async () => {
+    // Divar shows the person whatever session-init answers; an error there is one they cannot
+    // act on (issue: launches a person cannot read). What is missing is left out of the context.
     const cases = [
       [{}, 'source'],
       [{ source: 'CHAT' }, 'conversation_id'],
@@ -273,8 +275,11 @@ describe('session init against wrangler dev and divar-sim', () => {
     ];
     for (const [body, field] of cases) {
       const r = await sessionInit(worker, body);
-      assertJsonError(r, 422, 'invalid_field');
-      assert.match(r.body.message, new RegExp(`\\b${field}\\b`), `${JSON.stringify(body)} → ${r.text}`);
+      assert.equal(r.status, 200, `${JSON.stringify(body)} → ${r.text}`);
+      const session = await getSession(worker, handleFromUrl(r.body.url));
+      assert.equal(session.status, 200, session.text);
+      const value = session.body.context[field];
+      assert.ok(value === undefined || value === '' || (typeof value === 'object' && Object.keys(value).length === 0), `${field} left out: ${JSON.stringify(session.body.context)}`);
     }
   });
 
