@@ -147,11 +147,31 @@ impl Platform for WorkerPlatform {
 
     async fn within_limit(&self, limit: RateLimit, key: &str) -> bool {
         // Without the binding (a deployer removed it) or when it fails, requests go through:
-        // a limiter must never take the add-on down.
-        let Ok(limiter) = self.objects.0.rate_limiter(limit.binding()) else {
+        // a limiter must never take the add-on down. The binding is called directly, not
+        // through `worker::RateLimiter::limit`, whose serde round trip costs kilobytes.
+        use worker::js_sys::{Object, Reflect};
+        use worker::wasm_bindgen::{JsCast, JsValue};
+        let Ok(binding) = Reflect::get(&self.objects.0, &JsValue::from_str(limit.binding())) else {
             return true;
         };
-        limiter.limit(key.to_string()).await.map(|o| o.success).unwrap_or(true)
+        if binding.is_undefined() {
+            return true;
+        }
+        let limiter: worker::worker_sys::RateLimiter = binding.unchecked_into();
+        let options = Object::new();
+        if Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key)).is_err() {
+            return true;
+        }
+        let Ok(promise) = limiter.limit(options) else {
+            return true;
+        };
+        match worker::wasm_bindgen_futures::JsFuture::from(promise).await {
+            Ok(outcome) => Reflect::get(&outcome, &JsValue::from_str("success"))
+                .ok()
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true),
+            Err(_) => true,
+        }
     }
 
     fn log(&self, line: &str) {
