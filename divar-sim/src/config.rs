@@ -84,6 +84,10 @@ pub struct Config {
     /// Also deliver the chatbot's own messages as NEW_CHATBOT_MESSAGE (sender.type BOT).
     #[arg(long, env = "DIVAR_SIM_ECHO_BOT_MESSAGES")]
     pub echo_bot_messages: bool,
+
+    /// The app's title as people see it on the consent page (the panel's «نام برنامه»).
+    #[arg(long, env = "DIVAR_SIM_APP_TITLE", default_value = "قرار بازدید")]
+    pub app_title: String,
 }
 
 impl Config {

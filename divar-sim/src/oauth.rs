@@ -167,7 +167,7 @@ async fn authorize(State(shared): State<AppState>, RawQuery(raw): RawQuery) -> R
         .into_response(),
         Ok(auth) => {
             let mut st = shared.lock();
-            let body = consent_page(&st, &auth);
+            let body = consent_page(&st, &auth, &shared.config.app_title);
             st.authorizations.push(auth);
             html(body)
         }
@@ -198,7 +198,17 @@ fn scope_label(scope: &str) -> String {
     }
 }
 
-fn consent_page(st: &SimState, auth: &Authorization) -> String {
+/// Digits as Persian readers expect them on Divar's pages.
+fn fa_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from_u32(0x06F0 + d).unwrap_or(c),
+            None => c,
+        })
+        .collect()
+}
+
+fn consent_page(st: &SimState, auth: &Authorization, title: &str) -> String {
     let scopes: String = auth
         .scopes
         .iter()
@@ -217,7 +227,7 @@ fn consent_page(st: &SimState, auth: &Authorization) -> String {
                 "<option value=\"{}\"{sel}>{} — {}</option>",
                 esc(&u.user_id),
                 esc(&u.name),
-                esc(&u.phone)
+                esc(&fa_digits(&u.phone))
             )
         })
         .collect();
@@ -230,7 +240,7 @@ fn consent_page(st: &SimState, auth: &Authorization) -> String {
         "اجازهٔ دسترسی",
         &format!(
             r#"<p class="warn">این یک برنامهٔ آزمایشی است.</p>
-<p>برنامهٔ <b>{client}</b> درخواست این دسترسی‌ها را دارد:</p>
+<p>برنامهٔ <b>{title}</b> درخواست این دسترسی‌ها را دارد:</p>
 <ul>{scopes}</ul>
 <form method="post" action="/oauth2/auth/decision">
 <input type="hidden" name="auth_id" value="{id}">
@@ -240,7 +250,7 @@ fn consent_page(st: &SimState, auth: &Authorization) -> String {
 <button type="submit" name="decision" value="deny">رد</button>
 </div>
 </form>"#,
-            client = esc(&auth.client_id),
+            title = esc(title),
             id = esc(&auth.id),
         ),
     )

@@ -39,6 +39,7 @@ pub async fn handle<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppResul
             side: tap.user_side,
             session: None,
             post_token: tap.post_token.as_deref().map(str::to_string),
+            location: None,
         },
         data: tap.data.clone(),
     };

@@ -65,6 +65,7 @@ impl ActiveSession {
             side: self.context.user_side,
             session: Some(self.handle.session_id.to_string()),
             post_token: self.context.post_token.as_deref().map(str::to_string),
+            location: self.context.location.as_ref().map(|(lat, lon)| format!("{lat},{lon}")),
         }
     }
 

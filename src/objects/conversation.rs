@@ -541,13 +541,15 @@ fn admit_step<H: ObjectHost, S: PageService>(
 ) -> Result<i64, AppError> {
     let p = project::<S, _>(h.sql())?;
     let idem = format!("{}:{}:{}", S::ID.name(), scope(call.actor), call.idempotency_key);
-    let planned = S::plan(ctx, &p.projected, call.actor, call.op, call.body);
-    let step = match (planned, outbox::find(h.sql(), &idem)?) {
-        (Ok(step), _) => step,
-        // The state moved on since this key's item went out: answer with that item.
-        (Err(_), Some(item)) if item.state != DeliveryState::NeedsConsent => return Ok(item.seq),
-        (Err(e), _) => return Err(e),
-    };
+    // A key whose item went out (or is on its way) is that submission, whatever planning it
+    // again would say now that the state has moved on (the text of a proposal names what it
+    // replaces, for one).
+    if let Some(item) = outbox::find(h.sql(), &idem)? {
+        if item.state != DeliveryState::NeedsConsent {
+            return Ok(item.seq);
+        }
+    }
+    let step = S::plan(ctx, &p.projected, call.actor, call.op, call.body)?;
     let session = call.actor.session.clone().unwrap_or_default();
     let (new, effect) = step_item(S::ID, (idem, session), dest, p.version, step)?;
     admit(h, new, effect.as_ref(), || lock::<S>(p.in_flight, effect.as_ref()))

@@ -99,6 +99,9 @@ pub struct Actor {
     /// The launch session, when acting from the page; none for a one-tap answer.
     pub session: Option<String>,
     pub post_token: Option<String>,
+    /// Where the launch was about, when Divar said (a location message's `lat,lon`).
+    #[serde(default)]
+    pub location: Option<String>,
 }
 
 /// A change a service wants: the message to post and, if the service's state changes with it,

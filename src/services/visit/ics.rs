@@ -4,6 +4,8 @@ use super::jalali::civil_from_days;
 
 /// How long a visit is put in the calendar for.
 pub const VISIT_MINUTES: i64 = 60;
+/// The calendar reminds the person this long before the visit.
+pub const ALARM_MINUTES: i64 = 60;
 
 fn utc_stamp(unix_secs: i64) -> String {
     let (y, m, d) = civil_from_days(unix_secs.div_euclid(86_400));
@@ -49,6 +51,8 @@ pub struct VisitEvent<'a> {
     pub summary: &'a str,
     pub description: &'a str,
     pub url: Option<&'a str>,
+    /// Where, when the launch said (a location message's coordinates, as `lat,lon`).
+    pub location: Option<&'a str>,
     pub stamp_unix: i64,
 }
 
@@ -70,7 +74,18 @@ pub fn render(event: &VisitEvent) -> String {
     if let Some(url) = event.url {
         lines.push(format!("URL:{}", escape(url)));
     }
-    lines.extend(["END:VEVENT".to_string(), "END:VCALENDAR".to_string()]);
+    if let Some(location) = event.location {
+        lines.push(format!("LOCATION:{}", escape(location)));
+    }
+    lines.extend([
+        "BEGIN:VALARM".to_string(),
+        "ACTION:DISPLAY".to_string(),
+        format!("DESCRIPTION:{}", escape(event.summary)),
+        format!("TRIGGER:-PT{ALARM_MINUTES}M"),
+        "END:VALARM".to_string(),
+        "END:VEVENT".to_string(),
+        "END:VCALENDAR".to_string(),
+    ]);
     lines.iter().map(|l| fold(l)).collect::<Vec<_>>().join("\r\n") + "\r\n"
 }
 
@@ -86,8 +101,12 @@ mod tests {
             summary: "بازدید",
             description: "یادداشت",
             url: Some("https://divar.ir/v/gZd7omnS"),
+            location: Some("35.7,51.4"),
             stamp_unix: 1_795_000_000,
         });
+        assert!(ics.contains("\r\nLOCATION:35.7\\,51.4\r\n"));
+        assert!(ics.contains("\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\n"));
+        assert!(ics.contains("\r\nTRIGGER:-PT60M\r\n"));
         assert!(ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"));
         assert!(ics.contains("\r\nDTSTART:20261121T133000Z\r\n"));
         assert!(ics.contains("\r\nDTEND:20261121T143000Z\r\n"));
@@ -103,6 +122,7 @@ mod tests {
             summary: "x\r\nATTENDEE:mailto:evil@example.com",
             description: "a;b,c\\d\ne",
             url: None,
+            location: None,
             stamp_unix: 0,
         });
         assert!(!ics.contains("\r\nATTENDEE"));

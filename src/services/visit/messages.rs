@@ -5,8 +5,9 @@
 //! `s` = the slot's index.
 
 use super::jalali::{format_short, format_tehran, persian_digits};
-use super::model::Proposal;
+use super::model::{Proposal, Status};
 use crate::kenar::message::{Action, Button, ButtonGrid, ConversationMessage};
+use crate::kenar::side::UserSide;
 
 fn grid(rows: Vec<Vec<Button>>) -> ButtonGrid {
     // Every grid below is built from at most 3 rows of at most 3 buttons; `row` re-checks.
@@ -15,8 +16,30 @@ fn grid(rows: Vec<Vec<Button>>) -> ButtonGrid {
         .unwrap_or_default()
 }
 
-pub fn proposal(p: &Proposal) -> ConversationMessage {
-    let mut text = String::from("📅 پیشنهاد زمان بازدید");
+/// Who a side is, in the chat's words.
+pub fn side_name(side: UserSide) -> &'static str {
+    match side {
+        UserSide::Supply => "فروشنده",
+        UserSide::Demand => "خریدار",
+    }
+}
+
+/// What a new proposal replaces, if anything, in one line both sides read the same way.
+fn replaces(previous: Option<&Proposal>) -> Option<String> {
+    let previous = previous?;
+    match previous.status {
+        Status::Confirmed { .. } => previous
+            .confirmed_at()
+            .map(|at| format!("این پیشنهاد جای قرار قبلی ({}) را می‌گیرد.", format_short(at))),
+        Status::Open => Some("این پیشنهاد جای پیشنهاد قبلی را می‌گیرد.".into()),
+        Status::Declined { .. } | Status::Cancelled => None,
+    }
+}
+
+/// Both sides see the same text (Divar sends one text with a grid of buttons per side), so it
+/// names who proposed and who picks rather than saying "you".
+pub fn proposal(p: &Proposal, previous: Option<&Proposal>) -> ConversationMessage {
+    let mut text = format!("📅 {} برای بازدید این زمان‌ها را پیشنهاد داد:", side_name(p.proposer));
     for (i, slot) in p.slots.iter().enumerate() {
         text.push_str(&format!(
             "\n{}) {}",
@@ -27,7 +50,13 @@ pub fn proposal(p: &Proposal) -> ConversationMessage {
     if !p.note.is_empty() {
         text.push_str(&format!("\nیادداشت: {}", p.note));
     }
-    text.push_str("\nبرای انتخاب، یکی از زمان‌ها را بزنید.");
+    if let Some(line) = replaces(previous) {
+        text.push_str(&format!("\n{line}"));
+    }
+    text.push_str(&format!(
+        "\n{} یکی از زمان‌ها را انتخاب می‌کند.",
+        side_name(p.proposer.other())
+    ));
     let picks = p
         .slots
         .iter()
@@ -60,17 +89,30 @@ pub fn proposal(p: &Proposal) -> ConversationMessage {
     }
 }
 
-pub fn confirmed(at_unix: i64, ics_url: &str) -> ConversationMessage {
-    let add = || {
-        grid(vec![vec![Button::new(
-            "افزودن به تقویم",
-            Action::OpenDirectLink(ics_url.to_string()),
-        )]])
+/// The agreed visit: when, who chose it, the proposer's note; for both sides the calendar and
+/// a way to change or call it off (either side may).
+pub fn confirmed(p: &Proposal, at_unix: i64, ics_url: &str) -> ConversationMessage {
+    let mut text = format!("✅ قرار بازدید قطعی شد: {}", format_tehran(at_unix));
+    if let Status::Confirmed { by, .. } = p.status {
+        text.push_str(&format!(
+            "\n{} این زمان را از پیشنهاد {} انتخاب کرد.",
+            side_name(by),
+            side_name(p.proposer)
+        ));
+    }
+    if !p.note.is_empty() {
+        text.push_str(&format!("\nیادداشت: {}", p.note));
+    }
+    let buttons = || {
+        grid(vec![vec![
+            Button::new("افزودن به تقویم", Action::OpenDirectLink(ics_url.to_string())),
+            Button::new("تغییر یا لغو", Action::server_link(&[("v", "manage"), ("p", &p.id)])),
+        ]])
     };
     ConversationMessage {
-        message: format!("✅ قرار بازدید قطعی شد: {}", format_tehran(at_unix)),
-        sender_buttons: add(),
-        receiver_buttons: add(),
+        message: text,
+        sender_buttons: buttons(),
+        receiver_buttons: buttons(),
     }
 }
 
@@ -81,17 +123,25 @@ fn propose_again() -> ButtonGrid {
     )]])
 }
 
-pub fn declined() -> ConversationMessage {
+pub fn declined(by: UserSide) -> ConversationMessage {
     ConversationMessage {
-        message: "هیچ‌کدام از زمان‌های پیشنهادی مناسب نبود.".into(),
+        message: format!("{}: هیچ‌کدام از زمان‌های پیشنهادی مناسب نبود.", side_name(by)),
         sender_buttons: propose_again(),
         receiver_buttons: propose_again(),
     }
 }
 
-pub fn cancelled() -> ConversationMessage {
+/// Calling off names who did, and what: an open proposal or an agreed visit.
+pub fn cancelled(p: &Proposal, by: UserSide) -> ConversationMessage {
+    let message = match p.slots.get(match p.status {
+        Status::Confirmed { slot, .. } => slot,
+        _ => usize::MAX,
+    }) {
+        Some(at) => format!("❌ {} قرار بازدید {} را لغو کرد.", side_name(by), format_short(*at)),
+        None => format!("❌ {} پیشنهاد زمان بازدید را پس گرفت.", side_name(by)),
+    };
     ConversationMessage {
-        message: "❌ قرار بازدید لغو شد.".into(),
+        message,
         sender_buttons: propose_again(),
         receiver_buttons: propose_again(),
     }
@@ -114,7 +164,7 @@ mod tests {
             now as u64 * 1000,
         )
         .expect("valid");
-        let json: Value = serde_json::to_value(proposal(&p)).expect("json");
+        let json: Value = serde_json::to_value(proposal(&p, None)).expect("json");
         let rows = json["receiver_buttons"]["rows"].as_array().expect("rows");
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["buttons"].as_array().map(Vec::len), Some(3));
@@ -134,15 +184,54 @@ mod tests {
         assert!(text.contains("۱) ") && text.contains("۳) ") && text.contains("یادداشت: <b>"));
     }
 
+    fn agreed() -> Proposal {
+        let now = 1_795_000_000i64;
+        let mut p = Proposal::new(
+            "p1".into(),
+            vec![now + 3600, now + 7200],
+            "زنگ واحد ۳",
+            UserSide::Supply,
+            now as u64 * 1000,
+        )
+        .expect("valid");
+        p.pick("p1", 1, UserSide::Demand).expect("picked");
+        p
+    }
+
     #[test]
-    fn a_confirmation_offers_the_calendar_to_both() {
-        let json: Value = serde_json::to_value(confirmed(1_795_267_800, "https://w/ics/x.ics")).expect("json");
+    fn a_confirmation_names_who_chose_carries_the_note_and_lets_both_change_it() {
+        let p = agreed();
+        let at = p.confirmed_at().expect("at");
+        let json: Value = serde_json::to_value(confirmed(&p, at, "https://w/ics/x.ics")).expect("json");
         for side in ["sender_buttons", "receiver_buttons"] {
-            assert_eq!(
-                json[side]["rows"][0]["buttons"][0]["action"]["open_direct_link"],
-                "https://w/ics/x.ics"
-            );
+            let row = &json[side]["rows"][0]["buttons"];
+            assert_eq!(row[0]["action"]["open_direct_link"], "https://w/ics/x.ics");
+            assert_eq!(row[1]["action"]["open_server_link"]["data"]["v"], "manage", "{side}");
         }
-        assert!(json["message"].as_str().unwrap_or("").contains("۱۷:۰۰"));
+        let text = json["message"].as_str().unwrap_or("");
+        assert!(
+            text.contains("خریدار این زمان را از پیشنهاد فروشنده انتخاب کرد"),
+            "{text}"
+        );
+        assert!(text.contains("یادداشت: زنگ واحد ۳"), "{text}");
+    }
+
+    #[test]
+    fn the_text_reads_true_for_both_sides_and_says_what_it_replaces() {
+        let now = 1_795_000_000i64;
+        let next =
+            Proposal::new("p2".into(), vec![now + 90_000], "", UserSide::Demand, now as u64 * 1000).expect("valid");
+        let text = proposal(&next, Some(&agreed())).message;
+        assert!(text.starts_with("📅 خریدار برای بازدید"), "{text}");
+        assert!(text.contains("فروشنده یکی از زمان‌ها را انتخاب می‌کند"), "{text}");
+        assert!(!text.contains("بزنید"), "no 'you' that only one side can do: {text}");
+        assert!(text.contains("جای قرار قبلی"), "{text}");
+        let first = proposal(&next, None).message;
+        assert!(!first.contains("جای"), "{first}");
+        let called_off = cancelled(&agreed(), UserSide::Demand).message;
+        assert!(
+            called_off.contains("خریدار قرار بازدید") && called_off.contains("لغو کرد"),
+            "{called_off}"
+        );
     }
 }

@@ -29,6 +29,9 @@ use model::{may_propose, Proposal, Status, VisitError};
 pub struct VisitRecord {
     #[serde(default)]
     pub post_token: Option<String>,
+    /// Where the visit is, when a launch said (v1 location messages carry coordinates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
     #[serde(default)]
     pub current: Option<Proposal>,
 }
@@ -131,17 +134,18 @@ fn reply_step(
             let at = proposal.pick(proposal_id, slot, side)?;
             (
                 format!("قطعی: {}", format_short(at)),
-                messages::confirmed(at, &ics_url(ctx, &proposal)),
+                messages::confirmed(&proposal, at, &ics_url(ctx, &proposal)),
             )
         }
         Reply::Decline => {
             proposal.decline(proposal_id, side)?;
-            ("پاسخ: هیچ‌کدام".to_string(), messages::declined())
+            ("پاسخ: هیچ‌کدام".to_string(), messages::declined(side))
         }
     };
     Ok(Step {
         state: Some(VisitRecord {
             post_token: record.post_token.clone(),
+            location: record.location.clone(),
             current: Some(proposal),
         }),
         label,
@@ -251,6 +255,23 @@ impl Service for Visit {
     }
 }
 
+/// What an old calendar button opens once its visit has changed or been called off.
+fn visit_changed_page() -> Response {
+    // 404 whether the visit changed or never existed: the link reveals nothing either way.
+    let mut page = Response::html(
+        404,
+        "<!doctype html><html lang=\"fa\" dir=\"rtl\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>قرار بازدید تغییر کرده است</title><link rel=\"stylesheet\" href=\"/app.css\"></head>\
+         <body><main class=\"card notice\" role=\"alert\"><h1>این قرار بازدید دیگر برقرار نیست</h1>\
+         <p>قرار بازدید تغییر کرده یا لغو شده است. آخرین پیام قرار بازدید را در گفتگوی دیوار ببینید؛ دکمهٔ «افزودن به تقویم» در آن پیام، قرار تازه را به تقویم شما اضافه می‌کند.</p>\
+         </main></body></html>"
+            .to_string(),
+    );
+    page.headers.push(("cache-control".into(), "no-store".into()));
+    page
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -272,7 +293,7 @@ impl PageService for Visit {
             "proposal": current.map(|c| proposal_view(ctx, c)),
             "can_propose": !in_flight && may_propose(current, side).is_ok(),
             "can_answer": !in_flight && open.is_some_and(|c| c.proposer != side),
-            "can_cancel": !in_flight && current.is_some_and(|c| c.proposer == side && matches!(c.status, Status::Open | Status::Confirmed { .. })),
+            "can_cancel": !in_flight && current.is_some_and(|c| c.may_cancel(side)),
             "in_flight": in_flight,
             "days": days,
             "now": ctx.now_ms / 1000,
@@ -307,9 +328,10 @@ impl PageService for Visit {
                         .join("، ")
                 );
                 Ok(Step {
-                    message: Payload::Conversation(messages::proposal(&proposal)),
+                    message: Payload::Conversation(messages::proposal(&proposal, record.current.as_ref())),
                     state: Some(VisitRecord {
                         post_token,
+                        location: record.location.clone().or_else(|| actor.location.clone()),
                         current: Some(proposal),
                     }),
                     label,
@@ -335,15 +357,17 @@ impl PageService for Visit {
             }
             "cancel" => {
                 let body: CancelBody = field(body)?;
-                let mut proposal = record.current.clone().ok_or(VisitError::Stale)?;
+                let before = record.current.clone().ok_or(VisitError::Stale)?;
+                let mut proposal = before.clone();
                 proposal.cancel(&body.proposal_id, side)?;
                 Ok(Step {
                     state: Some(VisitRecord {
                         post_token,
+                        location: record.location.clone().or_else(|| actor.location.clone()),
                         current: Some(proposal),
                     }),
                     label: "لغو قرار بازدید".into(),
-                    message: Payload::Conversation(messages::cancelled()),
+                    message: Payload::Conversation(messages::cancelled(&before, side)),
                 })
             }
             _ => Err(AppError::NotFound),
@@ -361,23 +385,35 @@ impl PageService for Visit {
     }
 
     fn resource(ctx: &Ctx, record: &VisitRecord, name: &str) -> Result<Response, AppError> {
-        let proposal = record
+        // A button from an older message (the visit changed or was called off): a page that
+        // says so, in Persian, rather than an error a calendar app cannot show.
+        let Some((proposal, at)) = record
             .current
             .as_ref()
             .filter(|c| c.id == name)
-            .ok_or(AppError::NotFound)?;
-        let at = proposal.confirmed_at().ok_or(AppError::NotFound)?;
+            .and_then(|c| c.confirmed_at().map(|at| (c, at)))
+        else {
+            return Ok(visit_changed_page());
+        };
         let post_url = record.post_token.as_ref().map(|t| format!("https://divar.ir/v/{t}"));
+        let summary = match &record.post_token {
+            Some(_) => "بازدید از آگهی دیوار".to_string(),
+            None => "بازدید (دیوار)".to_string(),
+        };
         let mut description = format!("قرار بازدید هماهنگ‌شده در گفتگوی دیوار، {}", format_tehran(at));
         if !proposal.note.is_empty() {
             description.push_str(&format!("\nیادداشت: {}", proposal.note));
         }
+        if let Some(url) = &post_url {
+            description.push_str(&format!("\nآگهی: {url}"));
+        }
         let body = ics::render(&VisitEvent {
             uid: &proposal.id,
             start_unix: at,
-            summary: "بازدید (دیوار)",
+            summary: &summary,
             description: &description,
             url: post_url.as_deref(),
+            location: record.location.as_deref(),
             stamp_unix: (ctx.now_ms / 1000) as i64,
         });
         Ok(Response {

@@ -10,6 +10,8 @@ pub const MAX_SLOTS: usize = 3;
 pub const MAX_NOTE_CHARS: usize = 200;
 /// Proposals are for the coming weeks, not for the past or the far future.
 pub const MAX_AHEAD_SECS: i64 = 60 * 24 * 3600;
+/// The earliest a visit can be proposed for: an hour from now, time to read it and get there.
+pub const MIN_LEAD_SECS: i64 = 3600;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
@@ -35,7 +37,7 @@ pub struct Proposal {
 pub enum VisitError {
     #[error("propose between 1 and {MAX_SLOTS} different times")]
     SlotCount,
-    #[error("every time must be in the next 60 days")]
+    #[error("every time must be at least an hour from now and within the next 60 days")]
     SlotOutOfRange,
     #[error("the note is longer than {MAX_NOTE_CHARS} characters")]
     NoteTooLong,
@@ -44,7 +46,7 @@ pub enum VisitError {
     Stale,
     #[error("only the other side can answer this proposal")]
     NotYourTurn,
-    #[error("only the side that proposed can change or cancel it")]
+    #[error("only the side that proposed can change or cancel an open proposal")]
     NotProposer,
     #[error("no such time in this proposal")]
     NoSuchSlot,
@@ -64,7 +66,10 @@ impl Proposal {
             return Err(VisitError::SlotCount);
         }
         let now = (now_ms / 1000) as i64;
-        if slots.iter().any(|s| *s <= now || *s > now + MAX_AHEAD_SECS) {
+        if slots
+            .iter()
+            .any(|s| *s < now + MIN_LEAD_SECS || *s > now + MAX_AHEAD_SECS)
+        {
             return Err(VisitError::SlotOutOfRange);
         }
         // What one person typed is shown to the other: no bidi or control-character tricks.
@@ -105,16 +110,26 @@ impl Proposal {
         Ok(())
     }
 
-    /// The proposer withdraws it, open or already agreed.
+    /// Calls it off: an open proposal by its proposer (the other side declines it instead), an
+    /// agreed visit by either side — plans change on both.
     pub fn cancel(&mut self, id: &str, by: UserSide) -> Result<(), VisitError> {
         if self.id != id || matches!(self.status, Status::Cancelled | Status::Declined { .. }) {
             return Err(VisitError::Stale);
         }
-        if by != self.proposer {
+        if self.status == Status::Open && by != self.proposer {
             return Err(VisitError::NotProposer);
         }
         self.status = Status::Cancelled;
         Ok(())
+    }
+
+    /// Whether `by` may call it off now (`cancel`'s rule).
+    pub fn may_cancel(&self, by: UserSide) -> bool {
+        match self.status {
+            Status::Open => by == self.proposer,
+            Status::Confirmed { .. } => true,
+            Status::Declined { .. } | Status::Cancelled => false,
+        }
     }
 
     pub fn confirmed_at(&self) -> Option<i64> {
@@ -164,9 +179,15 @@ mod tests {
             Err(VisitError::SlotCount)
         );
         assert_eq!(new(vec![NOW - 1], ""), Err(VisitError::SlotOutOfRange));
+        assert_eq!(
+            new(vec![NOW + MIN_LEAD_SECS - 1], ""),
+            Err(VisitError::SlotOutOfRange),
+            "not within the next hour"
+        );
+        assert!(new(vec![NOW + MIN_LEAD_SECS], "").is_ok());
         assert_eq!(new(vec![NOW + MAX_AHEAD_SECS + 1], ""), Err(VisitError::SlotOutOfRange));
         assert_eq!(
-            new(vec![NOW + 60], &"ن".repeat(MAX_NOTE_CHARS + 1)),
+            new(vec![NOW + 7200], &"ن".repeat(MAX_NOTE_CHARS + 1)),
             Err(VisitError::NoteTooLong)
         );
     }
@@ -194,6 +215,19 @@ mod tests {
         assert_eq!(p.cancel("p1", UserSide::Demand), Ok(()));
         assert_eq!(p.pick("p1", 0, UserSide::Supply), Err(VisitError::Stale));
         assert_eq!(p.cancel("p1", UserSide::Demand), Err(VisitError::Stale));
+    }
+
+    #[test]
+    fn either_side_calls_off_an_agreed_visit() {
+        for by in [UserSide::Demand, UserSide::Supply] {
+            let mut p = proposal();
+            p.pick("p1", 0, UserSide::Supply).expect("agreed");
+            assert!(p.may_cancel(by));
+            assert_eq!(p.cancel("p1", by), Ok(()), "{by:?}");
+            assert!(!p.may_cancel(by));
+        }
+        let open = proposal();
+        assert!(open.may_cancel(UserSide::Demand) && !open.may_cancel(UserSide::Supply));
     }
 
     #[test]

@@ -158,10 +158,13 @@ fn propose_then_answer_confirms_and_serves_the_calendar_file() {
         format!("/ics/{}-p1.ics", "a".repeat(63)),
     ] {
         let r = v.calendar(&wrong);
-        assert_eq!(
-            (r.status, r.json_body()["error"].as_str()),
-            (404, Some("not_found")),
-            "{wrong}"
+        assert_eq!(r.status, 404, "{wrong}");
+        // A well-formed link of a visit that changed (or never was) gets a Persian page; a
+        // malformed one, the route's JSON 404.
+        let page = String::from_utf8_lossy(&r.body).to_string();
+        assert!(
+            page.contains("دیگر برقرار نیست") || r.json_body()["error"] == "not_found",
+            "{wrong}: {page}"
         );
     }
     assert_eq!(v.chat.sends().len(), 2);
@@ -242,6 +245,12 @@ fn answer_from_the_page_decline_and_cancel() {
         .contains("لغو"));
     let gone = v.calendar(&format!("/ics/{}-{id2}.ics", v.chat.key()));
     assert_eq!(gone.status, 404, "a cancelled visit has no calendar file");
+    let page = String::from_utf8_lossy(&gone.body).to_string();
+    assert!(
+        page.contains("لغو شده") && page.contains("dir=\"rtl\""),
+        "a Persian page: {page}"
+    );
+    assert_eq!(gone.header("referrer-policy"), Some("no-referrer"));
 }
 
 #[test]
