@@ -170,7 +170,7 @@ pub async fn pump<H: ObjectHost>(
     h: &H,
     cfg: &Config,
     lane: &str,
-    settle: &impl Fn(&H::Sql, &Effect, u64) -> Result<(), StoreError>,
+    settle: &impl Fn(&H::Sql, &Effect, &Destination, u64) -> Result<(), StoreError>,
 ) -> Result<usize, StoreError> {
     let lease = lease_ms(cfg);
     let mut tried = 0;
@@ -185,7 +185,7 @@ pub async fn pump<H: ObjectHost>(
         h.sql().transaction(|| {
             let effect = outbox::record(h.sql(), item.seq, &outcome, now)?;
             if let (DeliveryState::Sent, Some(effect)) = (outcome.state, effect) {
-                settle(h.sql(), &effect, now)?;
+                settle(h.sql(), &effect, &item.dest, now)?;
             }
             Ok::<_, StoreError>(())
         })?;
@@ -205,19 +205,10 @@ pub const PENDING_GRACE_MS: u64 = 0;
 pub async fn pump_all<H: ObjectHost>(
     h: &H,
     cfg: &Config,
-    settle: &impl Fn(&H::Sql, &Effect, u64) -> Result<(), StoreError>,
+    settle: &impl Fn(&H::Sql, &Effect, &Destination, u64) -> Result<(), StoreError>,
 ) -> Result<Option<u64>, StoreError> {
     for lane in outbox::lanes_ready(h.sql(), h.now_ms())? {
         pump(h, cfg, &lane, settle).await?;
     }
     outbox::next_wake(h.sql(), h.now_ms(), PENDING_GRACE_MS)
-}
-
-/// Keeps the object's alarm on the next thing its outbox waits for.
-pub async fn rearm<H: ObjectHost>(h: &H) -> Result<(), StoreError> {
-    match outbox::next_wake(h.sql(), h.now_ms(), PENDING_GRACE_MS)? {
-        Some(at) => h.schedule(at).await,
-        None => h.unschedule().await,
-    }
-    Ok(())
 }

@@ -6,9 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::service_state;
 use super::sql::{Sql, StoreError};
 use super::ObjectHost;
+use super::{reminders, service_state};
 use crate::config::Config;
 use crate::delivery::outbox::{self, DeliveryState, Effect, Item, NewItem, STATE_VERSION_KEY};
 use crate::delivery::tokens::TokenStatus;
@@ -102,7 +102,13 @@ const WRITERS_SCHEMA: &[&str] =
 /// How long a delivery is remembered; Divar redelivers within minutes, not weeks.
 const HANDLED_KEEP_MS: u64 = 7 * 24 * 3600 * 1000;
 
-pub const SCHEMA_ALL: [&[&str]; 4] = [outbox::SCHEMA, service_state::SCHEMA, HANDLED_SCHEMA, WRITERS_SCHEMA];
+pub const SCHEMA_ALL: [&[&str]; 5] = [
+    outbox::SCHEMA,
+    service_state::SCHEMA,
+    HANDLED_SCHEMA,
+    WRITERS_SCHEMA,
+    reminders::SCHEMA,
+];
 
 /// Notes that a person of `side` wrote here, and answers whether the seller ever has.
 fn note_writer<S: Sql>(s: &S, side: Option<UserSide>, now_ms: u64) -> Result<bool, StoreError> {
@@ -129,14 +135,29 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// Applies an effect whose announcement reached the chat.
-fn settle<S: Sql>(s: &S, effect: &Effect, now_ms: u64) -> Result<(), StoreError> {
+/// Applies an effect whose announcement reached the chat, and sets the reminder the new state
+/// asks for (sent on behalf of the same person).
+fn settle<S: Sql>(s: &S, effect: &Effect, dest: &Destination, now_ms: u64) -> Result<(), StoreError> {
     if !service_state::apply(s, effect, now_ms)? {
         // The per-service lock makes this unreachable; keep the chat's truth and say so.
         return Err(StoreError(format!(
             "{} state moved on under an in-flight step",
             effect.service
         )));
+    }
+    match ServiceId::parse(&effect.service) {
+        Some(service) => reminders::plan(s, service, dest, now_ms),
+        None => Ok(()),
+    }
+}
+
+/// Keeps the object's alarm on the next thing it waits for: the outbox, or a reminder.
+async fn rearm<H: ObjectHost>(h: &H) -> Result<(), StoreError> {
+    let outbox = outbox::next_wake(h.sql(), h.now_ms(), engine::PENDING_GRACE_MS)?;
+    let reminder = reminders::next_at(h.sql())?;
+    match outbox.into_iter().chain(reminder).min() {
+        Some(at) => h.schedule(at).await,
+        None => h.unschedule().await,
     }
     Ok(())
 }
@@ -160,7 +181,7 @@ pub async fn handle<H: ObjectHost>(h: &H, cfg: &Config, command: &[u8]) -> Respo
     };
     let result = run(h, cfg, command).await;
     // Whatever happened, the alarm must cover what is still waiting.
-    if let Err(e) = engine::rearm(h).await {
+    if let Err(e) = rearm(h).await {
         h.log(&format!("conversation: could not re-arm the alarm: {e}"));
     }
     result.unwrap_or_else(|e| {
@@ -177,10 +198,13 @@ pub async fn alarm<H: ObjectHost>(h: &H, cfg: &Config) {
         h.log(&format!("conversation alarm: {e}"));
         return;
     }
+    if let Err(e) = reminders::fire_due(h.sql(), h.now_ms()) {
+        h.log(&format!("conversation alarm: reminders: {e}"));
+    }
     if let Err(e) = engine::pump_all(h, cfg, &settle).await {
         h.log(&format!("conversation alarm: {e}"));
     }
-    if let Err(e) = engine::rearm(h).await {
+    if let Err(e) = rearm(h).await {
         h.log(&format!("conversation alarm: could not re-arm: {e}"));
     }
 }
@@ -363,7 +387,10 @@ fn reply_to<H: ObjectHost, S: Service>(
                 from_version: p.version,
                 state: serde_json::to_string(&state).map_err(internal)?,
             };
-            settle(h.sql(), &effect, h.now_ms())?;
+            // A service whose state changes at once (the assistant) asks for no reminder.
+            if !service_state::apply(h.sql(), &effect, h.now_ms())? {
+                return Err(internal("the state moved on within one transaction"));
+            }
         }
     }
     let idem = format!("event:{}", message.id);

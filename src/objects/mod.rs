@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod conversation;
 pub mod person;
+pub mod reminders;
 pub mod seller;
 pub mod service_state;
 pub mod sql;

@@ -151,6 +151,15 @@ pub struct Poster {
     pub assistant: assistant::Settings,
 }
 
+/// A message to post at `at_ms`, on behalf of whoever made the step that asked for it.
+pub struct Reminder {
+    /// Names what it reminds of; a different key at the due time means it no longer stands.
+    pub key: String,
+    pub at_ms: u64,
+    pub label: String,
+    pub message: Payload,
+}
+
 /// A one-tap answer a service planned: the step, and the answer when the person has not
 /// granted permission yet.
 pub struct TapPlan<S> {
@@ -184,6 +193,12 @@ pub trait Service {
     /// One line about the service's state for lists elsewhere (the seller's list of a post's
     /// conversations); `None` when there is nothing to show.
     fn glance(_ctx: &Ctx, _state: &Self::State) -> Option<Value> {
+        None
+    }
+
+    /// A message the service wants posted later, asked each time a step of it reached the
+    /// chat and again when it is due (so it goes only if the state still wants it).
+    fn reminder(_state: &Self::State) -> Option<Reminder> {
         None
     }
 

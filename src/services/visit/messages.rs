@@ -116,6 +116,15 @@ pub fn confirmed(p: &Proposal, at_unix: i64, ics_url: &str) -> ConversationMessa
     }
 }
 
+/// Two hours before: one message both sides see.
+pub fn reminder(at_unix: i64) -> ConversationMessage {
+    ConversationMessage {
+        message: format!("⏰ یادآوری: قرار بازدید {}", format_tehran(at_unix)),
+        sender_buttons: ButtonGrid::default(),
+        receiver_buttons: ButtonGrid::default(),
+    }
+}
+
 fn propose_again() -> ButtonGrid {
     grid(vec![vec![Button::new(
         "پیشنهاد زمان دیگر",

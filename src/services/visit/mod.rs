@@ -11,7 +11,7 @@ pub mod model;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::{Actor, ConversationKind, Ctx, PageService, Service, ServiceId, Step, TapPlan};
+use super::{Actor, ConversationKind, Ctx, PageService, Reminder, Service, ServiceId, Step, TapPlan};
 use crate::crypto::digest_hex;
 use crate::delivery::outbox::DeliveryState;
 use crate::delivery::Payload;
@@ -51,6 +51,9 @@ impl From<VisitError> for AppError {
         }
     }
 }
+
+/// Both sides are reminded in the chat this long before an agreed visit.
+const REMIND_BEFORE_SECS: i64 = 2 * 3600;
 
 const STALE_TOAST: &str = "این پیشنهاد دیگر معتبر نیست؛ آخرین پیام گفتگو را ببینید.";
 const OPEN_PAGE_TOAST: &str = "برای پاسخ، افزونه را باز کنید.";
@@ -179,6 +182,19 @@ impl Service for Visit {
             Status::Cancelled => ("cancelled", "قرار بازدید لغو شد".into()),
         };
         Some(json!({ "status": status, "label": label }))
+    }
+
+    fn reminder(record: &VisitRecord) -> Option<Reminder> {
+        let p = record.current.as_ref()?;
+        let at = p.confirmed_at()?;
+        let remind_at = at.checked_sub(REMIND_BEFORE_SECS)?;
+        Some(Reminder {
+            // The proposal and the time: a visit moved or called off since has another key.
+            key: format!("{}:{at}", p.id),
+            at_ms: u64::try_from(remind_at).ok()? * 1000,
+            label: "یادآوری قرار بازدید".into(),
+            message: Payload::Conversation(messages::reminder(at)),
+        })
     }
 
     fn busy() -> AppError {

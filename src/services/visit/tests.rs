@@ -609,3 +609,68 @@ fn a_button_drawn_from_an_older_state_is_stale_whatever_it_says() {
     let real = v.tap(json!({"svc": "visit", "v": "pick", "p": id, "s": "0", "sv": "1"}));
     assert!(toast(&real).contains("ثبت شد"), "{real}");
 }
+
+#[test]
+fn both_sides_are_reminded_two_hours_before_and_only_of_the_visit_that_stands() {
+    let v = visit();
+    v.chat.grant("u-1");
+    v.chat.grant("u-2");
+    v.ok(4);
+    let id = v.propose("prop-0001");
+    assert_eq!(v.answer(&v.seller, &id, 0, "answer-0001").status, 200);
+    let at = v.slots()[0];
+    let alarm = v.chat.alarm().expect("the reminder keeps an alarm");
+    assert_eq!(alarm, (at as u64 - 2 * 3600) * 1000, "two hours before the visit");
+    // Nothing before its time.
+    v.chat.p.advance_secs(86_400 - 2 * 3600 - 60);
+    v.chat.p.fire_alarms();
+    assert_eq!(v.chat.sends().len(), 2);
+    v.chat.p.advance_secs(61);
+    v.chat.p.fire_alarms();
+    let sent = v.chat.sent_bodies();
+    assert_eq!(sent.len(), 3, "one reminder");
+    assert!(
+        sent[2]["message"].as_str().unwrap_or("").starts_with("⏰ یادآوری"),
+        "{}",
+        sent[2]
+    );
+    assert_eq!(
+        v.chat.sent_with()[2],
+        "Bearer ory_at_u-2",
+        "on behalf of the one who agreed"
+    );
+    v.chat.p.advance_secs(3600);
+    v.chat.p.fire_alarms();
+    assert_eq!(v.chat.sends().len(), 3, "and only once");
+}
+
+#[test]
+fn a_visit_called_off_is_not_reminded() {
+    let v = visit();
+    v.chat.grant("u-1");
+    v.chat.grant("u-2");
+    v.ok(4);
+    let id = v.propose("prop-0001");
+    assert_eq!(v.answer(&v.seller, &id, 0, "answer-0001").status, 200);
+    // The buyer, who did not pick the time, calls it off (either side may, once agreed).
+    let off = v.act(
+        &v.buyer,
+        "cancel",
+        json!({"proposal_id": id, "idempotency_key": "cancel-0001"}),
+    );
+    assert_eq!(off.json_body()["delivery"], "sent", "{:?}", off.json_body());
+    v.chat.p.advance_secs(2 * 86_400);
+    v.chat.p.fire_alarms();
+    let texts: Vec<String> = v
+        .chat
+        .sent_bodies()
+        .iter()
+        .map(|b| b["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(texts.len(), 3, "{texts:?}");
+    assert!(
+        texts[2].contains("خریدار قرار بازدید") && texts[2].contains("لغو کرد"),
+        "{texts:?}"
+    );
+    assert!(texts.iter().all(|t| !t.contains("یادآوری")), "{texts:?}");
+}
