@@ -301,7 +301,12 @@ impl PageService for Visit {
         let days: Vec<Value> = (0..14)
             .map(|i| {
                 let start = today + i * 86_400;
-                json!({ "start": start, "label": format_day(start) })
+                let label = match i {
+                    0 => format!("امروز، {}", format_day(start)),
+                    1 => format!("فردا، {}", format_day(start)),
+                    _ => format_day(start),
+                };
+                json!({ "start": start, "label": label })
             })
             .collect();
         Ok(json!({
@@ -313,6 +318,8 @@ impl PageService for Visit {
             "in_flight": in_flight,
             "days": days,
             "now": ctx.now_ms / 1000,
+            // The earliest time a proposal may name (Unix seconds): the page offers none sooner.
+            "earliest": (ctx.now_ms / 1000) as i64 + model::MIN_LEAD_SECS,
         }))
     }
 

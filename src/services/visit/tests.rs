@@ -674,3 +674,33 @@ fn a_visit_called_off_is_not_reminded() {
     );
     assert!(texts.iter().all(|t| !t.contains("یادآوری")), "{texts:?}");
 }
+
+#[test]
+fn the_day_list_says_today_and_tomorrow_and_the_page_learns_the_earliest_time() {
+    let v = visit();
+    let view = v.view(&v.buyer);
+    let days = view["days"].as_array().expect("days");
+    assert!(
+        days[0]["label"].as_str().unwrap_or("").starts_with("امروز، "),
+        "{}",
+        days[0]
+    );
+    assert!(
+        days[1]["label"].as_str().unwrap_or("").starts_with("فردا، "),
+        "{}",
+        days[1]
+    );
+    assert!(!days[2]["label"].as_str().unwrap_or("").contains("،"), "{}", days[2]);
+    assert_eq!(view["earliest"], view["now"].as_i64().expect("now") + 3600);
+    // A time within the hour is refused, naming the field.
+    let now = (v.chat.p.now_ms() / 1000) as i64;
+    let r = v.act(
+        &v.buyer,
+        "propose",
+        json!({"slots": [now + 1800], "idempotency_key": "soon-0001"}),
+    );
+    assert_eq!(
+        (r.status, r.json_body()["message"].as_str().map(|m| m.contains("slots"))),
+        (422, Some(true))
+    );
+}
