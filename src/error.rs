@@ -45,6 +45,9 @@ pub enum AppError {
 struct ErrorBody<'a> {
     error: &'a str,
     message: String,
+    /// The field a 422 is about, for a page to put the message next to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
 }
 
 impl AppError {
@@ -103,6 +106,10 @@ impl AppError {
             &ErrorBody {
                 error: self.code(),
                 message,
+                field: match self {
+                    AppError::InvalidField { field, .. } => Some(field.as_str()),
+                    _ => None,
+                },
             },
         );
         match self {
@@ -136,6 +143,11 @@ mod tests {
         .to_response();
         assert_eq!(r.status, 422);
         assert_eq!(r.json_body()["error"], "invalid_field");
+        assert_eq!(
+            r.json_body()["field"],
+            "user_side",
+            "a page can put the message next to the field"
+        );
         assert!(r.json_body()["message"].as_str().unwrap_or("").contains("user_side"));
         assert_eq!(AppError::PayloadTooLarge(16).to_response().status, 413);
         assert_eq!(

@@ -102,7 +102,7 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
   }
 
   const pane = (side) => chatPage.locator(`.side[data-side=${side}] .msgs`);
-  const proposalMsgs = (side) => pane(side).locator('.msg', { hasText: '📅 پیشنهاد زمان بازدید' });
+  const proposalMsgs = (side) => pane(side).locator('.msg', { hasText: 'برای بازدید این زمان‌ها را پیشنهاد داد' });
 
   async function messages() {
     const r = await stack.sim.control('GET', `/_sim/conversations/${encodeURIComponent(chat.conversation_id)}/messages`);
