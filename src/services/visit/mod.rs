@@ -226,10 +226,20 @@ impl Service for Visit {
         if let Some(state) = &mut step.state {
             state.post_token = state.post_token.take().or_else(|| actor.post_token.clone());
         }
+        // Without permission the page opens on this proposal, with the tapped time chosen, so
+        // consent is the only step left.
+        let slot = match reply {
+            Reply::Pick(slot) => Some(slot.to_string()),
+            Reply::Decline => None,
+        };
+        let mut data = vec![("v", "answer"), ("p", proposal_id)];
+        if let Some(slot) = &slot {
+            data.push(("s", slot.as_str()));
+        }
         Ok(TapPlan {
             step,
             open_page: DynamicActionAnswer {
-                action: Some(Action::server_link(&[("v", "answer"), ("p", proposal_id)])),
+                action: Some(Action::server_link(&data)),
                 text_message: Some(OPEN_PAGE_TOAST.into()),
             },
         })

@@ -383,7 +383,7 @@ fn a_tap_without_permission_opens_the_page() {
     let answer = v.tap(json!({"svc": "visit", "v": "pick", "p": id, "s": "0"}));
     assert_eq!(
         answer["action"]["open_server_link"]["data"],
-        json!({"v": "answer", "p": id})
+        json!({"v": "answer", "p": id, "s": "0"}),
     );
     assert_eq!(toast(&answer), OPEN_PAGE_TOAST);
     assert_eq!(v.status(), "open", "nothing changed");
