@@ -103,14 +103,14 @@ describe('visit one-tap answers (dynamic action) over HTTP', () => {
     assert.equal(press.body.kind, 'get_dynamic_action');
     assert.equal(press.body.status, 200);
     assert.equal(press.body.text_message, OPEN_PAGE_TOAST);
-    assert.deepEqual(press.body.action.open_server_link.data, { v: 'answer', p: proposal.id });
+    assert.deepEqual(press.body.action.open_server_link.data, { v: 'answer', p: proposal.id, s: '1' }, 'the tapped time rides along');
     // Divar follows the action: a launch from the message button, with its data.
     assert.equal(press.body.follow_up.kind, 'open_server_link');
     assert.ok(press.body.follow_up.url.startsWith(`${worker.base}/#h=`), press.body.follow_up.url);
     const sellerHandle = decodeURIComponent(/#h=([^&]+)/.exec(press.body.follow_up.url)[1]);
     const session = await jsonCall(`${worker.base}/api/session`, { headers: bearer(sellerHandle) });
     assert.equal(session.body.context.source, 'CHAT_MESSAGE_ACTION');
-    assert.deepEqual(session.body.context.extra_data, { v: 'answer', p: proposal.id });
+    assert.deepEqual(session.body.context.extra_data, { v: 'answer', p: proposal.id, s: '1' });
     const seller = await jsonCall(`${worker.base}/api/visit`, { headers: bearer(sellerHandle) });
     assert.equal(seller.body.can_answer, true);
     assert.equal(seller.body.side, 'SUPPLY');
