@@ -191,7 +191,9 @@ impl OpenApi {
                 None => match additional {
                     Some(add) if add.is_object() => self.check(add, v, &join(path, k), out, depth + 1),
                     Some(Value::Bool(true)) => {}
-                    _ => out.push(format!("{}: unknown field", show(&join(path, k)))),
+                    // grpc-gateway discards unknown fields (and the OpenAPI never forbids
+                    // them): Divar takes the call, so this is a warning, not an error.
+                    _ => out.push(format!("warning: {}: unknown field, ignored", show(&join(path, k)))),
                 },
             }
         }
@@ -281,7 +283,14 @@ pub fn check_button_grid(grid: &Value, path: &str) -> Vec<String> {
 
 /// Validate a request body for `(path template, method)`: JSON-parse, OpenAPI schema, then the
 /// button-grid rules on the given grid fields.
-pub fn validate_body(path: &str, method: &str, body: &[u8], grid_fields: &[&str]) -> Result<Value, Vec<String>> {
+/// The body when Divar would take it, with the warnings about what it would ignore; or every
+/// problem (errors and warnings) when it would refuse it.
+pub fn validate_body(
+    path: &str,
+    method: &str,
+    body: &[u8],
+    grid_fields: &[&str],
+) -> Result<(Value, Vec<String>), Vec<String>> {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Err(vec![format!("(body): invalid JSON: {e}")]),
@@ -296,8 +305,8 @@ pub fn validate_body(path: &str, method: &str, body: &[u8], grid_fields: &[&str]
             violations.extend(check_button_grid(grid, field));
         }
     }
-    if violations.is_empty() {
-        Ok(value)
+    if violations.iter().all(|v| v.starts_with("warning: ")) {
+        Ok((value, violations))
     } else {
         Err(violations)
     }
@@ -312,7 +321,7 @@ mod tests {
 
     fn check(body: serde_json::Value) -> Vec<String> {
         match validate_body(SEND, "post", body.to_string().as_bytes(), &["sender_buttons"]) {
-            Ok(_) => vec![],
+            Ok((_, warnings)) => warnings,
             Err(v) => v,
         }
     }
@@ -327,8 +336,13 @@ mod tests {
     #[test]
     fn reports_paths_of_violations() {
         assert!(check(json!({"message": "x"})).is_empty());
+        // Divar's own examples send `type`: taken, with a warning the request log keeps.
         let v = check(json!({"message": "x", "type": "TEXT"}));
-        assert_eq!(v, vec!["type: unknown field".to_string()]);
+        assert_eq!(v, vec!["warning: type: unknown field, ignored".to_string()]);
+        let taken = validate_body(SEND, "post", br#"{"message":"x","type":"TEXT"}"#, &[]);
+        assert!(taken.is_ok(), "an unknown field alone does not refuse the call");
+        let refused = validate_body(SEND, "post", br#"{"type":"TEXT"}"#, &[]);
+        assert!(refused.is_err(), "a missing required field still does");
         let v = check(
             json!({"message": "x", "sender_buttons": {"rows": [{"buttons": [{"action": {"open_direct_link": 1}}]}]}}),
         );

@@ -94,7 +94,6 @@ async fn body_is_validated_against_the_openapi_and_grid_limits() {
             json!({"message": "x", "receiver_buttons": grid(1, 4)}),
             "receiver_buttons.rows[0].buttons",
         ),
-        (json!({"message": "x", "colour": "red"}), "colour"),
         (json!({"sender_buttons": grid(1, 1)}), "message"),
         (
             json!({"message": "x", "sender_buttons": {"rows": [{"buttons": [{"action": {}, "caption": "c"}]}]}}),
@@ -119,20 +118,35 @@ async fn body_is_validated_against_the_openapi_and_grid_limits() {
         );
     }
 
+    // A field Divar does not know is ignored, as grpc-gateway does (its own examples send
+    // `type`), and kept as a warning in the request log.
+    let (s, v, _) = env
+        .send(&c.cid, &tok, json!({"message": "x", "colour": "red", "type": "TEXT"}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+
     let (_, reqs) = env
         .ctl("GET", "/_sim/requests?endpoint=conversation_send", json!({}))
         .await;
     let reqs = reqs["requests"].as_array().unwrap();
     assert_eq!(reqs.len(), 9);
     assert_eq!(reqs[0]["valid"], true);
-    assert!(reqs[1..]
+    assert!(reqs[1..8]
         .iter()
         .all(|r| r["valid"] == false && !r["violations"].as_array().unwrap().is_empty()));
-    // Only the valid message was stored.
+    assert_eq!(reqs[8]["valid"], true);
+    assert_eq!(
+        reqs[8]["violations"],
+        json!([
+            "warning: colour: unknown field, ignored",
+            "warning: type: unknown field, ignored"
+        ])
+    );
+    // Only the two accepted messages were stored.
     let (_, msgs) = env
         .ctl("GET", &format!("/_sim/conversations/{}/messages", c.cid), json!({}))
         .await;
-    assert_eq!(msgs["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(msgs["messages"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -225,6 +239,11 @@ async fn users_endpoint_returns_fields_per_scope_and_expiry_forces_refresh() {
     assert_eq!(s, 200);
     assert_eq!(v["user_id"], c.buyer.as_str());
     assert!(v.get("phone_number").is_none());
+    // The SDKs' POST form answers the same.
+    let (s, posted, _) = env
+        .api_post("/v1/open-platform/users", Some(API_KEY), Some(&id_only), &json!({}))
+        .await;
+    assert_eq!((s, posted), (200, v.clone()));
     let both = env.token(&c.buyer, &["USER_ID", "USER_PHONE"]).await;
     let (_, v) = env.api_get("/v1/open-platform/users", &both).await;
     assert!(v["phone_number"].as_str().unwrap().starts_with("09"));

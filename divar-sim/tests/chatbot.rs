@@ -275,3 +275,28 @@ async fn echo_bot_messages_delivers_the_bots_own_messages() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(env.app.events().len(), 2);
 }
+
+/// What KenarBot and the docs' example bot send: `type` beside the text, under the experimental
+/// prefix the SDKs still use. Divar takes it; the request log keeps a warning for `type`.
+#[tokio::test]
+async fn a_docs_style_bot_reply_with_type_under_the_experimental_prefix_is_delivered() {
+    let env = Env::new().await;
+    let u = user(&env).await;
+    let (s, opened) = env.ctl("POST", "/_sim/bot/conversations", json!({"user_id": u})).await;
+    assert_eq!(s, 200, "{opened}");
+    let cid = opened["conversation_id"].as_str().unwrap().to_string();
+    let (s, v, _) = env
+        .api_post(
+            &format!("/experimental/open-platform/chat/bot/conversations/{cid}/messages"),
+            Some(API_KEY),
+            None,
+            &json!({"type": "TEXT", "text_message": "سلام"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(messages(&env, &cid).await.len(), 1);
+    let (_, reqs) = env.ctl("GET", "/_sim/requests?endpoint=bot_send", json!({})).await;
+    let last = reqs["requests"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["valid"], true);
+    assert_eq!(last["violations"], json!(["warning: type: unknown field, ignored"]));
+}
