@@ -268,4 +268,13 @@ describe("the seller's assistant against divar-sim", () => {
     assert.equal(view.status, 'off');
     assert.deepEqual(view.conversations, []);
   });
+  test('5. every call the worker made (sends, subscriptions, the users lookup) passed the OpenAPI with no warning', async () => {
+    const all = (await sim.control('GET', '/_sim/requests')).body.requests;
+    for (const endpoint of ['conversation_send', 'subscriptions', 'users']) {
+      assert.ok(all.some((q) => q.endpoint === endpoint && q.status === 200), `${endpoint} was called`);
+    }
+    // The simulator takes fields Divar would ignore, with a warning; ours must carry none.
+    const flagged = all.filter((q) => q.valid !== true || (q.violations && q.violations.length > 0)).filter((q) => !q.fault);
+    assert.deepEqual(flagged.map((q) => ({ endpoint: q.endpoint, violations: q.violations })), []);
+  });
 });
