@@ -37,6 +37,10 @@ impl MemKv {
     pub fn advance_secs(&self, secs: u64) {
         self.now_secs.set(self.now_secs.get() + secs);
     }
+    /// Keeps KV's clock with the platform's when a handler sleeps.
+    fn catch_up(&self, now_ms: u64) {
+        self.now_secs.set(self.now_secs.get().max(now_ms / 1000));
+    }
     pub fn ttl_of(&self, key: &str) -> Option<u64> {
         self.inner.borrow().get(key).map(|e| e.2)
     }
@@ -257,6 +261,7 @@ impl Platform for TestPlatform {
     async fn sleep_ms(&self, ms: u64) {
         self.slept.borrow_mut().push(ms);
         self.now_ms.set(self.now_ms.get() + ms);
+        self.kv.catch_up(self.now_ms.get());
     }
     fn now_ms(&self) -> u64 {
         self.now_ms.get()

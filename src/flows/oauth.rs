@@ -231,10 +231,7 @@ pub async fn callback<P: Platform>(p: &P, cfg: &Config, req: &Request) -> AppRes
     };
     let sealer = Sealer::new(&cfg.token_encryption_key);
     let now = p.now_ms();
-    let Some(pending) = oauth_state::take(p.kv(), &sealer, &state, now)
-        .await
-        .map_err(internal)?
-    else {
+    let Some(pending) = oauth_state::take(p, &sealer, &state, now).await.map_err(internal)? else {
         return Ok(dead_end(
             400,
             "این درخواست اجازه منقضی شده یا قبلاً استفاده شده است. لطفاً افزونه را دوباره از گفتگو باز کنید.",
@@ -505,6 +502,38 @@ mod tests {
         let r = cb(&p, &cfg, &format!("state={state}&error=access_denied"));
         assert_eq!((r.status, r.header("location")), (200, None));
         assert!(String::from_utf8_lossy(&r.body).contains("زمان این نشست تمام شد"));
+    }
+
+    /// Found by fuzzing the router: a callback in the same second as its start (Divar's page
+    /// redirects at once when consent is remembered) was refused KV's delete of the state
+    /// (one write a second per key) and answered 500 instead of granting.
+    #[test]
+    fn a_callback_in_the_same_second_as_its_start_still_grants() {
+        let (p, cfg) = (TestPlatform::default(), dev_config());
+        let state = param(&start_auth(&p, &cfg, &launch(&p, &cfg)), "state");
+        p.http.route(
+            "/oauth2/token",
+            200,
+            r#"{"access_token":"ory_at_1","refresh_token":"ory_rt_1","expires_in":3600}"#,
+        );
+        p.http.route("/v1/open-platform/users", 200, r#"{"user_id":"u-1"}"#);
+        let resp = pollster::block_on(callback(
+            &p,
+            &cfg,
+            &Request::new(Method::Get, &format!("/oauth/callback?state={state}&code=the-code")),
+        ))
+        .expect("no error");
+        assert_eq!(resp.status, 303);
+        assert!(resp.header("location").expect("loc").ends_with("oauth=granted"));
+        // Still single use: the state was deleted once the second had passed.
+        p.advance_secs(2);
+        let replay = pollster::block_on(callback(
+            &p,
+            &cfg,
+            &Request::new(Method::Get, &format!("/oauth/callback?state={state}&code=the-code")),
+        ))
+        .expect("no error");
+        assert_eq!(replay.status, 400);
     }
 
     #[test]

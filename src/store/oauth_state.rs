@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::{digest_hex, Sealer};
 use crate::delivery::PersonKey;
 use crate::kenar::launch::LaunchContext;
-use crate::platform::{Kv, KvError};
+use crate::platform::{Kv, KvError, Platform};
 use crate::store::sealed;
 use crate::ttl::Ttl;
 
@@ -55,16 +55,24 @@ pub async fn save<K: Kv>(kv: &K, sealer: &Sealer, state: &str, pending: &Pending
 }
 
 /// Returns the pending authorization and forgets it, so the same state never works twice.
-pub async fn take<K: Kv>(
-    kv: &K,
+///
+/// KV takes one write a second per key, and a delete is a write: a callback in the same second
+/// as its start (Divar's consent page redirects at once when consent is remembered) is refused
+/// the delete. It waits out the second and tries once more; if KV still refuses, the callback
+/// goes on, the state expiring on its own (the code it carried is single-use at Divar).
+pub async fn take<P: Platform>(
+    p: &P,
     sealer: &Sealer,
     state: &str,
     now_ms: u64,
 ) -> Result<Option<PendingAuthorization>, KvError> {
     let key = key(state);
-    let found: Option<PendingAuthorization> = sealed::get(kv, sealer, &key).await?;
-    if found.is_some() {
-        kv.delete(&key).await?;
+    let found: Option<PendingAuthorization> = sealed::get(p.kv(), sealer, &key).await?;
+    if found.is_some() && p.kv().delete(&key).await.is_err() {
+        p.sleep_ms(1_100).await;
+        if p.kv().delete(&key).await.is_err() {
+            p.log("oauth: the used state could not be deleted from KV; it expires on its own");
+        }
     }
     // KV may keep an entry up to a minute past its TTL; the record's own age is authoritative.
     Ok(found.filter(|p| now_ms.saturating_sub(p.created_at_ms) <= STATE_TTL_SECS * 1000))
