@@ -273,22 +273,7 @@ fn parse_aes_key(raw: &str) -> Result<[u8; 32], ConfigError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    /// The values of `.dev.vars.example`, which tests treat as a known-good configuration.
-    pub fn dev_vars() -> HashMap<String, String> {
-        let text = include_str!("../.dev.vars.example");
-        text.lines()
-            .filter(|l| !l.trim_start().starts_with('#'))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect()
-    }
-
-    pub fn dev_config() -> Config {
-        let vars = dev_vars();
-        Config::from_lookup(|k| vars.get(k).cloned()).expect("the example config is valid")
-    }
+    pub use crate::testkit::{dev_config, dev_vars};
 
     fn with(changes: &[(&str, Option<&str>)]) -> Result<Config, ConfigError> {
         let mut vars = dev_vars();

@@ -26,5 +26,5 @@ pub mod web;
 #[cfg(target_arch = "wasm32")]
 mod glue;
 
-#[cfg(test)]
-pub(crate) mod testkit;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;

@@ -16,6 +16,21 @@ use crate::platform::{
 use crate::ttl::Ttl;
 use crate::web::Response;
 
+/// The values of `.dev.vars.example`, which tests treat as a known-good configuration.
+pub fn dev_vars() -> HashMap<String, String> {
+    let text = include_str!("../.dev.vars.example");
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+pub fn dev_config() -> Config {
+    let vars = dev_vars();
+    Config::from_lookup(|k| vars.get(k).cloned()).expect("the example config is valid")
+}
+
 /// KV in memory with expiry on a shared test clock, and a count of writes (Workers Free allows
 /// 1,000 a day, so tests assert how many a flow costs).
 /// value, expiry (s), ttl (s), written at (s), the value before that write
@@ -384,7 +399,7 @@ impl MemObjects {
     fn new(shared: Shared) -> Self {
         MemObjects {
             shared,
-            config: Rc::new(RefCell::new(crate::config::tests::dev_config())),
+            config: Rc::new(RefCell::new(dev_config())),
             slots: Rc::default(),
             calls: Rc::default(),
         }
@@ -535,7 +550,7 @@ impl Default for Chat {
     fn default() -> Self {
         Chat {
             p: TestPlatform::default(),
-            cfg: crate::config::tests::dev_config(),
+            cfg: dev_config(),
         }
     }
 }

@@ -45,6 +45,9 @@ impl Source {
             "CHAT_MESSAGE_ACTION" => Source::ChatMessageAction,
             // The doc's own table spells it POST_ADODN.
             "POST_ADDON" | "POST_ADODN" => Source::PostAddon,
+            // Our own name for v1 launches: a v2 body saying it is read as what the handle
+            // would read it back as (an `Other("LEGACY")` would come back as `Legacy`).
+            "LEGACY" => Source::Legacy,
             other => Source::Other(other.to_string()),
         }
     }
@@ -292,6 +295,26 @@ mod tests {
         let ctx = parse(json!({"source": "MY_DIVAR"})).expect("valid");
         assert_eq!(ctx.source, Source::Other("MY_DIVAR".into()));
         assert_eq!(serde_json::to_value(&ctx.source).expect("ser"), json!("MY_DIVAR"));
+    }
+
+    /// Found by fuzzing (`fuzz/fuzz_targets/launch.rs`): a launch must read back from the
+    /// handle exactly as it was parsed, whatever source Divar names.
+    #[test]
+    fn every_source_reads_back_the_same_from_the_handle() {
+        for source in [
+            "CHAT",
+            "chat_message_action",
+            "POST_ADODN",
+            "legacy",
+            " Legacy ",
+            "MY_DIVAR",
+            "other",
+        ] {
+            let ctx = parse(json!({"source": source, "conversation_id": "c", "post_token": "p"})).expect("valid");
+            let back: LaunchContext =
+                serde_json::from_slice(&serde_json::to_vec(&ctx).expect("ser")).expect("reads back");
+            assert_eq!(back, ctx, "{source}");
+        }
     }
 
     #[test]

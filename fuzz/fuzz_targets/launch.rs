@@ -1,0 +1,42 @@
+//! Session-init bodies (`kenar::launch::parse_launch`), as Divar POSTs them before opening the
+//! page. A launch that parses is bounded, survives the trip through the signed handle exactly
+//! (the page's every later call reads it from there), and is the same after a JSON round trip.
+#![no_main]
+
+use kenar_edge::handle::HandleSigner;
+use kenar_edge::ids::SessionId;
+use kenar_edge::kenar::launch::{parse_launch, LaunchContext, MAX_EXTRA_DATA_BYTES};
+use kenar_edge::secret::Secret;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(ctx) = parse_launch(data) else { return };
+    for (value, max) in [
+        (&ctx.post_token, 32),
+        (&ctx.conversation_id, 128),
+        (&ctx.user_id, 128),
+        (&ctx.peer_id, 128),
+    ] {
+        if let Some(v) = value {
+            assert!(!v.is_empty() && v.len() <= max, "unbounded field {v:?}");
+            assert_eq!(v.trim(), v, "untrimmed field {v:?}");
+        }
+    }
+    let extra = serde_json::to_string(&ctx.extra_data).expect("serialise");
+    assert!(extra.len() <= MAX_EXTRA_DATA_BYTES);
+
+    let json = serde_json::to_vec(&ctx).expect("serialise");
+    let back: LaunchContext = serde_json::from_slice(&json).expect("a launch reads back");
+    assert_eq!(back, ctx, "JSON round trip changed the launch");
+
+    let signer = HandleSigner::new(&Secret::new(kenar_edge_fuzz::signing_key()));
+    let sid = SessionId::parse("0123456789abcdef0123456789abcdef").expect("sid");
+    let token = signer.sign_session(sid, &ctx, 1_700_000_000, 3600).expect("sign");
+    let handle = signer.verify(&token, 1_700_000_100).expect("our own handle verifies");
+    assert_eq!(handle.session_id, sid);
+    if HandleSigner::fits_inline(&ctx) {
+        assert_eq!(handle.context.as_ref(), Some(&ctx), "the handle changed the launch");
+    } else {
+        assert_eq!(handle.context, None);
+    }
+});
