@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: lints, the worker's native unit tests, the simulator's tests, the wasm build
+# Runs every test: lints, the worker's native unit tests, the simulator's tests, a fuzz smoke
+# pass over every parser of outside input, the wasm build
 # with its size budget, and the end-to-end and browser tests (real worker on `wrangler dev`
 # against the simulator, driven over HTTP and in headless Chromium).
 set -euo pipefail
@@ -20,6 +21,9 @@ cargo test --quiet
 
 step "simulator tests"
 cargo test --quiet --manifest-path divar-sim/Cargo.toml
+
+step "fuzz smoke (every parser of outside input, a few seconds each)"
+bash scripts/fuzz-smoke.sh
 
 step "wasm build and upload size budget"
 bash scripts/build.sh

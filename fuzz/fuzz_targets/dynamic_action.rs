@@ -16,7 +16,11 @@ thread_local! {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(tap) = parse_dynamic_action(data) else { return };
-    for (value, max) in [(&tap.conversation_id, 128), (&tap.post_token, 32), (&tap.user_id, 128)] {
+    for (value, max) in [
+        (tap.conversation_id.as_deref(), 64),
+        (tap.post_token.as_deref(), 32),
+        (tap.user_id.as_deref(), 128),
+    ] {
         if let Some(v) = value {
             assert!(!v.is_empty() && v.len() <= max, "unbounded field {v:?}");
         }
@@ -27,14 +31,15 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(ServiceId::parse(service.name()), Some(service));
-    let conversation = tap.conversation_id.clone().unwrap_or_else(|| "c".into());
+    let conversation = tap.conversation_id.as_deref().unwrap_or("c").to_string();
     CONFIG.with(|cfg| {
         let ctx = Ctx::new(cfg, 1_700_000_000_000, &conversation);
         let actor = Actor {
             person: PersonKey::of_user(tap.user_id.as_deref().unwrap_or("u")),
             side: tap.user_side,
             session: None,
-            post_token: tap.post_token.clone(),
+            post_token: tap.post_token.as_deref().map(str::to_string),
+            location: None,
         };
         dispatch!(service, S => {
             let key = S::tap_key(&ctx, &tap.data);

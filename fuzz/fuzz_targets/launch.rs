@@ -11,15 +11,17 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(ctx) = parse_launch(data) else { return };
+    // Identifiers are types that were validated on the way in (`kenar::ids`).
     for (value, max) in [
-        (&ctx.post_token, 32),
-        (&ctx.conversation_id, 128),
-        (&ctx.user_id, 128),
-        (&ctx.peer_id, 128),
+        (ctx.post_token.as_deref(), 32),
+        (ctx.conversation_id.as_deref(), 64),
+        (ctx.user_id.as_deref(), 128),
+        (ctx.peer_id.as_deref(), 128),
     ] {
         if let Some(v) = value {
             assert!(!v.is_empty() && v.len() <= max, "unbounded field {v:?}");
             assert_eq!(v.trim(), v, "untrimmed field {v:?}");
+            assert!(!v.contains([' ', '.', '?', '#', '%']), "an identifier that could inject: {v:?}");
         }
     }
     let extra = serde_json::to_string(&ctx.extra_data).expect("serialise");

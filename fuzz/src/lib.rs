@@ -40,8 +40,10 @@ pub fn check_response(method: &str, path: &str, resp: &Response) {
         return;
     }
     let content_type = resp.header("content-type").unwrap_or("");
-    let callback = path.trim_end_matches('/') == "/oauth/callback";
-    if callback && content_type.starts_with("text/html") {
+    // The pages a person opens (the OAuth callback, a calendar link) answer errors in Persian
+    // HTML, with a CSP; the API answers JSON.
+    let page = path.trim_end_matches('/') == "/oauth/callback" || path.starts_with("/ics/");
+    if page && content_type.starts_with("text/html") {
         assert!(
             resp.header("content-security-policy").is_some(),
             "{path}: html without CSP"
