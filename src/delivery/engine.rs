@@ -19,6 +19,8 @@ use crate::objects::ObjectHost;
 pub const MAX_ATTEMPTS: u32 = 12;
 /// The longest wait between two attempts.
 pub const MAX_BACKOFF_MS: u64 = 30 * 60 * 1000;
+/// The longest `Retry-After` honoured.
+pub const MAX_RETRY_AFTER_MS: u64 = 24 * 3600 * 1000;
 /// Items one run sends at most: Workers Free allows 50 subrequests per invocation, and an item
 /// costs a token call and up to three sends.
 pub const PER_RUN: usize = 10;
@@ -42,11 +44,16 @@ pub fn retry_later(cfg: &Config, attempts: u32, now_ms: u64, retry_after_secs: O
         };
     }
     let backoff = (cfg.retry_base_ms << attempts.saturating_sub(1).min(16)).min(MAX_BACKOFF_MS);
-    let wait = backoff.max(retry_after_secs.unwrap_or(0) * 1000);
+    // Divar's `Retry-After` is honoured up to a day: a larger number is not a plan.
+    let asked = retry_after_secs
+        .unwrap_or(0)
+        .saturating_mul(1000)
+        .min(MAX_RETRY_AFTER_MS);
+    let wait = backoff.max(asked);
     Outcome {
         state: DeliveryState::Waiting,
         reason: Some("divar_unavailable".into()),
-        next_at_ms: now_ms + wait,
+        next_at_ms: now_ms.saturating_add(wait),
     }
 }
 
@@ -211,4 +218,22 @@ pub async fn pump_all<H: ObjectHost>(
         pump(h, cfg, &lane, settle).await?;
     }
     outbox::next_wake(h.sql(), h.now_ms(), PENDING_GRACE_MS)
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    /// Found by fuzzing Divar's answers: `Retry-After: 18446744073709551615` overflowed.
+    #[test]
+    fn any_retry_after_is_a_bounded_wait() {
+        let cfg = crate::config::tests::dev_config();
+        for secs in [u64::MAX, u64::MAX / 1000 + 1, 10_000_000] {
+            let o = retry_later(&cfg, 1, u64::MAX - 10, Some(secs));
+            assert_eq!(o.state, DeliveryState::Waiting);
+            assert_eq!(o.next_at_ms, u64::MAX, "saturates, never wraps");
+            let o = retry_later(&cfg, 1, 1_000, Some(secs));
+            assert_eq!(o.next_at_ms, 1_000 + MAX_RETRY_AFTER_MS);
+        }
+    }
 }

@@ -199,7 +199,8 @@ impl<P: Platform> KenarClient<'_, P> {
             let wait_ms = match &outcome {
                 Err(SendError::Transient { retry_after_secs, .. }) if attempt < MAX_ATTEMPTS => {
                     let backoff = BACKOFF_MS[(attempt as usize - 1).min(BACKOFF_MS.len() - 1)];
-                    retry_after_secs.map(|s| s * 1000).unwrap_or(backoff)
+                    // Divar's header, any number: saturating, never an overflow (found by fuzzing).
+                    retry_after_secs.map(|s| s.saturating_mul(1000)).unwrap_or(backoff)
                 }
                 _ => return outcome,
             };
