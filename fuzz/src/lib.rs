@@ -67,3 +67,30 @@ pub fn check_response(method: &str, path: &str, resp: &Response) {
         assert!(resp.header("allow").is_some(), "{method} {path}: 405 without Allow");
     }
 }
+
+/// Equal as JSON, except that a number may differ in its last bits: serde_json, built without
+/// `float_roundtrip` (which would cost the worker wasm size), can read a long decimal one ulp off,
+/// so an opaque number in `extra_data` may come back 1 ulp away after a trip through JSON. Any
+/// other difference (a key, a string, an integer) is still a failure.
+pub fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap_or(f64::NAN), y.as_f64().unwrap_or(f64::NAN));
+            x == y || (x - y).abs() <= 4.0 * f64::EPSILON * x.abs().max(y.abs())
+        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// `same_json` for two values that serialise (a launch before and after a trip).
+pub fn same_as_json<T: serde::Serialize>(a: &T, b: &T) -> bool {
+    match (serde_json::to_value(a), serde_json::to_value(b)) {
+        (Ok(a), Ok(b)) => same_json(&a, &b),
+        _ => false,
+    }
+}
