@@ -2,11 +2,14 @@
  * kenar-edge webview page: visit scheduling, and the seller's assistant for a seller on their
  * post. ES5 only (Android 5 WebView); what Divar or a person sent goes in as textContent only.
  * The session handle comes in the fragment (#h=…), is kept in sessionStorage and leaves the
- * address bar; a message button's data is in extra_data (v = answer|manage|propose, p = id).
+ * address bar; a new #h= in an open window (Divar may reuse it) starts the page over. A chat
+ * button's data is in extra_data (v = answer|manage|propose, p = proposal id, s = tapped time).
  * A step that posts into the chat is a draft {kind, body} with an idempotency_key, kept in
- * sessionStorage; on `needs_consent`, POST /api/oauth/start gives Divar's consent page (the only
- * off-site navigation), Divar sends the person back to #h=…&oauth=<outcome>[&for=assistant], and
- * on `granted` the same draft goes again with the same key: one outbox item, never two.
+ * sessionStorage until the worker answers; on `needs_consent`, POST /api/oauth/start gives
+ * Divar's consent page (the only off-site navigation), Divar sends the person back to
+ * #h=…&oauth=<outcome>[&for=assistant], and the same draft goes again with the same key, also
+ * after a reload: one outbox item, never two. What is typed in the form is kept too, so a
+ * reload loses nothing. Errors are red, next to what caused them and scrolled into view.
  * The wrapper's body is not indented: the page has a 50 KB budget (bench/page-weight.mjs).
  */
 (function () {
@@ -14,8 +17,8 @@
 
 var STORAGE_KEY = 'kenar-edge.handle';
 var DRAFT_KEY = 'kenar-edge.draft';
+var FORM_KEY = 'kenar-edge.form';
 var REQUEST_TIMEOUT_MS = 20000;
-var MAX_TEXT = 1000;
 var MAX_NOTE = 200;
 var MAX_SLOTS = 3;
 var REFRESH_MS = 20000;
@@ -25,84 +28,60 @@ var DIGITS = '۰۱۲۳۴۵۶۷۸۹';
 
 var TEXT = {
   loading: 'در حال بارگذاری…',
-  ready: 'اطلاعات گفتگو بارگذاری شد.',
   expired: 'نشست نامعتبر است یا منقضی شده.',
   failed: 'ارتباط با سرور برقرار نشد.',
   unknown: 'نامشخص',
-  empty: '—',
   sending: 'در حال ارسال…',
   toConsent: 'برای ارسال در گفتگو باید در دیوار اجازه بدهید…',
-  sentOk: 'پیام در گفتگو ارسال شد.',
-  queued: 'دیوار پاسخ نداد؛ پیام در صف ماند و دوباره ارسال می‌شود.',
+  queued: 'دیوار پاسخ نداد؛ پیام در صف ماند و خودکار دوباره ارسال می‌شود.',
   inFlight: 'تغییر قبلی در حال رسیدن به گفتگو است؛ چند لحظه دیگر این صفحه به‌روز می‌شود.',
-  notSent: 'ارسال نشد.',
-  emptyText: 'لطفاً متن پیام را بنویسید.',
-  longText: 'پیام نباید بیشتر از ۱۰۰۰ نویسه باشد.',
-  sendFailed: 'ارسال انجام نشد. اتصال را بررسی کنید و دوباره تلاش کنید.',
-  refused: 'سرور این پیام را نپذیرفت.',
-  denied: 'اجازه ارسال پیام داده نشد.',
-  oauthFailed: 'دریافت اجازه از دیوار انجام نشد.',
-  oauthUnavailable: 'دیوار در دسترس نبود و اجازه ثبت نشد.',
-  stillNeeded: 'اجازه ارسال پیام هنوز ثبت نشده است.',
+  notSent: 'ارسال نشد: ',
+  sendFailed: 'ارسال نشد؛ پاسخی از سرور نرسید. اتصال اینترنت را بررسی کنید و دوباره بفرستید.',
+  refused: 'سرور این درخواست را نپذیرفت. صفحه را دوباره باز کنید و دوباره تلاش کنید.',
+  denied: 'اجازهٔ ارسال در گفتگو داده نشد، پس چیزی ارسال نشد. برای ارسال، «تلاش دوباره» را بزنید و در دیوار اجازه دهید.',
+  oauthFailed: 'دریافت اجازه از دیوار انجام نشد. «تلاش دوباره» را بزنید.',
+  oauthUnavailable: 'دیوار در دسترس نبود و اجازه ثبت نشد. چند لحظه بعد «تلاش دوباره» را بزنید.',
+  stillNeeded: 'هنوز اجازهٔ ارسال در گفتگو ثبت نشده، پس چیزی ارسال نشد. «تلاش دوباره» را بزنید و در دیوار اجازه دهید.',
   visitFailed: 'وضعیت قرار بازدید دریافت نشد.',
   noChat: 'این بخش فقط از داخل یک گفتگوی دیوار کار می‌کند.',
   noTime: 'دست‌کم یک زمان انتخاب کنید.',
-  duplicate: 'یک زمان را دو بار انتخاب کرده‌اید.',
-  longNote: 'یادداشت نباید بیشتر از ۲۰۰ نویسه باشد.',
+  duplicate: 'این زمان را دو بار انتخاب کرده‌اید؛ زمان دیگری انتخاب کنید.',
+  longNote: 'یادداشت نباید بیشتر از ۲۰۰ نویسه باشد؛ کوتاه‌ترش کنید.',
   proposed: 'پیشنهاد در گفتگو ارسال شد.',
   confirmedOk: 'قرار بازدید قطعی شد و در گفتگو ارسال شد.',
   answered: 'پاسخ شما در گفتگو ارسال شد.',
   cancelledOk: 'لغو در گفتگو اعلام شد.',
-  stale: 'این پیشنهاد دیگر معتبر نیست؛ وضعیت فعلی را می‌بینید.'
+  stale: 'این پیشنهاد دیگر معتبر نیست؛ وضعیت فعلی قرار بازدید را می‌بینید.'
 };
 
-/* The worker's 422 reasons (src/visit/model.rs), in Persian. */
+/* The worker's 422 reasons (src/services/visit/model.rs), in Persian. */
 var REASONS = [
   [/no longer open/, TEXT.stale],
   [/other side can answer/, 'نوبت پاسخ شما نیست؛ منتظر طرف دیگر گفتگو بمانید.'],
   [/side that proposed/, 'فقط پیشنهاددهنده می‌تواند آن را تغییر دهد یا لغو کند.'],
-  [/next 60 days/, 'زمان‌ها باید در آینده و در ۶۰ روز پیش رو باشند.'],
+  [/next 60 days/, 'هر زمان باید دست‌کم یک ساعت بعد و در ۶۰ روز پیش رو باشد؛ زمان دیگری انتخاب کنید.'],
   [/different times/, 'یک تا سه زمان متفاوت پیشنهاد دهید.'],
   [/note/, TEXT.longNote],
   [/no such time/, 'این زمان در پیشنهاد نیست.']
 ];
 
-var STATE_LABELS = {
-  pending: 'در حال ارسال',
-  sent: 'ارسال شد',
-  waiting: 'در صف ارسال؛ دوباره تلاش می‌کنیم',
-  needs_consent: 'منتظر اجازه شما',
-  failed: 'ارسال نشد'
-};
-
 var FAILED_LABELS = {
-  recipient_restricted: 'گیرنده نمی‌تواند پیام دریافت کند',
-  divar_unavailable: 'دیوار در دسترس نبود',
-  rejected_by_divar: 'دیوار پیام را نپذیرفت'
+  recipient_restricted: 'طرف گفتگو اکنون نمی‌تواند پیام دریافت کند. بعداً دوباره بفرستید.',
+  divar_unavailable: 'دیوار در دسترس نبود. چند لحظه بعد دوباره بفرستید.',
+  rejected_by_divar: 'دیوار پیام را نپذیرفت.'
 };
 
 var SIDE_LABELS = { SUPPLY: 'فروشنده', DEMAND: 'خریدار' };
 
-var SOURCE_LABELS = {
-  CHAT: 'منوی افزونه‌های گفتگو',
-  CHAT_MESSAGE_ACTION: 'دکمهٔ یک پیام در گفتگو',
-  POST_ADDON: 'افزونهٔ آگهی',
-  LEGACY: 'گفتگو (نسخهٔ قدیمی دیوار)'
-};
+var state = null;
 
-/* The facts shown about a launch, in order: [context key, Persian label, formatter]. */
-var FIELDS = [
-  ['source', 'ورود از', sourceLabel],
-  ['user_side', 'نقش شما در گفتگو', sideLabel],
-  ['post_token', 'شناسهٔ آگهی', null],
-  ['conversation_id', 'شناسهٔ گفتگو', null]
-];
-
-var state = {
-  handle: null, oauth: null, fresh: false, busy: false, items: [], timer: null,
-  extra: {}, visit: null, editing: false, prefill: null, vtimer: null,
-  oauthFor: null, assistant: null, atimer: null, aseq: 0, afilled: false
-};
+function newState(gen) {
+  return {
+    gen: gen, handle: null, oauth: null, fresh: false, busy: false, extra: {}, visit: null,
+    editing: false, prefill: null, vtimer: null, oauthFor: null, assistant: null, atimer: null,
+    aseq: 0, afilled: false
+  };
+}
 
 /* ---------- small DOM helpers ---------- */
 
@@ -110,18 +89,18 @@ function byId(id) {
   return document.getElementById(id);
 }
 
-function setHidden(el, hidden) {
-  if (!el) return;
-  if (hidden) el.setAttribute('hidden', '');
-  else el.removeAttribute('hidden');
+function setHidden(e, hidden) {
+  if (!e) return;
+  if (hidden) e.setAttribute('hidden', '');
+  else e.removeAttribute('hidden');
 }
 
-function clear(el) {
-  while (el.firstChild) el.removeChild(el.firstChild);
+function clear(e) {
+  while (e.firstChild) e.removeChild(e.firstChild);
 }
 
-function setText(el, text) {
-  if (el) el.textContent = text;
+function setText(e, text) {
+  if (e) e.textContent = text;
 }
 
 /* el('button', {id: 'x', 'class': 'button', text: 'متن'}, [children]); `on` = click handler. */
@@ -146,6 +125,15 @@ function fa(s) {
 
 function pad(n) {
   return (n < 10 ? '0' : '') + n;
+}
+
+/* Brings `e` into view without jumping further than needed (old WebViews: plain scroll). */
+function reveal(e) {
+  try {
+    e.scrollIntoView({ block: 'center' });
+  } catch (x) {
+    e.scrollIntoView(false);
+  }
 }
 
 /* ---------- the session handle ---------- */
@@ -190,11 +178,6 @@ function stored(key) {
   }
 }
 
-function forgetHandle() {
-  state.handle = null;
-  store(STORAGE_KEY, null);
-}
-
 /* Keeps the handle out of the address bar, history and anything copied from it. */
 function removeFragment() {
   if (!location.hash) return;
@@ -223,7 +206,6 @@ function takeHandle() {
 /* ---------- the draft: {kind, body}, kept across the trip to Divar's consent page ---------- */
 
 var DRAFT_PATHS = {
-  message: '/api/messages',
   propose: '/api/visit/propose',
   answer: '/api/visit/answer',
   cancel: '/api/visit/cancel'
@@ -245,17 +227,19 @@ function newKey() {
   return 'm-' + hex;
 }
 
-function loadDraft() {
+function loadJson(key) {
   try {
-    var d = JSON.parse(stored(DRAFT_KEY) || 'null');
-    if (d && DRAFT_PATHS.hasOwnProperty(d.kind) && d.body && typeof d.body === 'object' &&
-        /^[A-Za-z0-9_-]{8,64}$/.test(d.body.idempotency_key || '')) return d;
-  } catch (e) { /* unreadable: no draft */ }
-  return null;
+    return JSON.parse(stored(key) || 'null');
+  } catch (e) {
+    return null; /* unreadable: nothing kept */
+  }
 }
 
-function saveDraft(draft) {
-  store(DRAFT_KEY, JSON.stringify(draft));
+function loadDraft() {
+  var d = loadJson(DRAFT_KEY);
+  if (d && DRAFT_PATHS.hasOwnProperty(d.kind) && d.body && typeof d.body === 'object' &&
+      /^[A-Za-z0-9_-]{8,64}$/.test(d.body.idempotency_key || '')) return d;
+  return null;
 }
 
 function clearDraft() {
@@ -264,12 +248,14 @@ function clearDraft() {
 
 /* ---------- the worker's JSON API ---------- */
 
-/* callback(status, body): status 0 means no answer (network error or timeout). */
+/* callback(status, body): status 0 means no answer (network error or timeout). An answer for
+   a page that has started over with another handle meanwhile is dropped. */
 function api(method, path, callback, payload) {
   var xhr = new XMLHttpRequest();
+  var gen = state.gen;
   var finished = false;
   function finish(status, text) {
-    if (finished) return;
+    if (finished || gen !== state.gen) return;
     finished = true;
     var body = null;
     try {
@@ -309,85 +295,62 @@ function showView(id, statusText) {
 }
 
 function showExpired() {
-  forgetHandle();
+  state.handle = null;
+  store(STORAGE_KEY, null);
   setBusy(false);
-  showView('view-expired', TEXT.expired);
+  showView('view-expired', '');
 }
 
-function showError() {
-  showView('view-error', TEXT.failed);
+/* ---------- success and error messages of the visit card ---------- */
+
+/* Success only: errors never go here. */
+function say(text) {
+  setText(byId('visit-status'), text);
 }
 
-function sideLabel(value) {
-  return SIDE_LABELS[value] || TEXT.unknown;
+function clearError() {
+  var e = byId('v-error');
+  if (e) e.parentNode.removeChild(e);
+  var bad = document.querySelectorAll('#visit [aria-invalid]');
+  for (var i = 0; i < bad.length; i++) bad[i].removeAttribute('aria-invalid');
 }
 
-function sourceLabel(value) {
-  return SOURCE_LABELS[value] || String(value);
-}
-
-function displayValue(value) {
-  if (value === null || value === undefined || value === '') return TEXT.empty;
-  if (typeof value === 'string') return value;
-  try {
-    return JSON.stringify(value);
-  } catch (e) {
-    return String(value);
+/* An error right after what caused it (a field or a button), or at the top of the card. */
+function showError(text, near) {
+  clearError();
+  say('');
+  var e = el('p', { id: 'v-error', 'class': 'error', role: 'alert', text: text });
+  var box = byId('visit-body');
+  if (near && near.parentNode) {
+    near.parentNode.insertBefore(e, near.nextSibling);
+    if (near.tagName !== 'BUTTON') {
+      near.setAttribute('aria-invalid', 'true');
+      near.focus();
+    }
+  } else {
+    box.insertBefore(e, box.firstChild);
   }
+  reveal(e);
 }
 
-/* Appends one <dt>label</dt><dd>value</dd>; `code` marks machine values (left to right). */
-function addFact(list, label, value, code, key) {
-  list.appendChild(el('dt', { text: label }));
-  list.appendChild(el('dd', { text: value, 'class': code ? 'code' : null, dir: code ? 'ltr' : null, 'data-field': key }));
-}
-
-function renderContext(ctx) {
-  var list = byId('context');
-  clear(list);
-  for (var i = 0; i < FIELDS.length; i++) {
-    var key = FIELDS[i][0];
-    var format = FIELDS[i][2];
-    var raw = ctx[key];
-    var missing = raw === null || raw === undefined || raw === '';
-    var value = format && !missing ? format(raw) : displayValue(raw);
-    if (format && missing) value = TEXT.unknown;
-    addFact(list, FIELDS[i][1], value, !format && !missing, key);
-  }
-  var extra = ctx.extra_data && typeof ctx.extra_data === 'object' ? ctx.extra_data : {};
-  state.extra = extra;
-  list = byId('extra');
-  clear(list);
-  var keys = Object.keys(extra);
-  for (i = 0; i < keys.length; i++) addFact(list, keys[i], displayValue(extra[keys[i]]), true, null);
-  setHidden(byId('extra-block'), keys.length === 0);
-}
-
-/* ---------- posting a draft (shared by the visit steps and the free message) ---------- */
+/* ---------- posting a draft ---------- */
 
 function setBusy(busy) {
   state.busy = busy;
   var buttons = document.querySelectorAll('#view-session button');
-  for (var i = 0; i < buttons.length; i++) {
-    if (buttons[i].getAttribute('data-keep') !== 'on') buttons[i].disabled = busy;
-  }
+  for (var i = 0; i < buttons.length; i++) buttons[i].disabled = busy;
   byId('app').setAttribute('aria-busy', busy ? 'true' : 'false');
-}
-
-function say(kind, text) {
-  setText(byId(kind === 'message' ? 'compose-status' : kind === 'assistant' ? 'a-msg' : 'visit-status'), text);
 }
 
 function showConsentProblem(kind, message) {
   if (kind === 'assistant') return aSay(message, true);
-  var pre = kind === 'message' ? '' : 'v-';
-  setText(byId(pre + 'consent-message'), message);
-  setHidden(byId(pre + 'consent'), false);
-  say(kind, '');
+  say('');
+  setText(byId('v-consent-message'), message);
+  setHidden(byId('v-consent'), false);
+  reveal(byId('v-consent'));
 }
 
-function hideConsentProblems() {
-  setHidden(byId('consent'), true);
+function hideConsentProblem() {
   setHidden(byId('v-consent'), true);
 }
 
@@ -395,8 +358,8 @@ function hideConsentProblems() {
 function askConsent(kind) {
   if (state.busy) return;
   setBusy(true);
-  hideConsentProblems();
-  say(kind, TEXT.toConsent);
+  hideConsentProblem();
+  if (kind !== 'assistant') say(TEXT.toConsent);
   api('POST', '/api/oauth/start', function (status, body) {
     var url = body && typeof body.authorize_url === 'string' ? body.authorize_url : '';
     if (status === 200 && /^https?:\/\//.test(url)) {
@@ -416,46 +379,42 @@ function reasonText(body) {
 }
 
 /*
- * POSTs the draft. done(delivery, body) runs once the worker answered 200 with a delivery
- * that is final or queued. `mayAskConsent` is false right after a grant, so a refusal cannot
- * loop back to Divar.
+ * POSTs the draft. done(delivery, body) runs when the worker answered 200 with a delivery;
+ * fail(text) when it did not. `mayAskConsent` is false right after a grant or a reload, so a
+ * refusal cannot loop back to Divar: the person is told and asks again with one tap.
  */
-function postDraft(draft, mayAskConsent, done) {
+function postDraft(draft, mayAskConsent, done, fail) {
   if (state.busy) return;
   setBusy(true);
-  hideConsentProblems();
-  say(draft.kind, TEXT.sending);
+  hideConsentProblem();
+  clearError();
+  say(TEXT.sending);
   api('POST', DRAFT_PATHS[draft.kind], function (status, body) {
     setBusy(false);
-    var delivery = body && (draft.kind === 'message' ? body.item && body.item.state : body.delivery);
+    var delivery = body && body.delivery;
     if (status === 200 && typeof delivery === 'string') {
       if (delivery === 'needs_consent') {
-        done(delivery, body);
-        if (mayAskConsent) askConsent(draft.kind);
-        else showConsentProblem(draft.kind, TEXT.stillNeeded);
+        if (mayAskConsent) askConsent('visit');
+        else showConsentProblem('visit', TEXT.stillNeeded);
         return;
       }
-      if (delivery !== 'waiting' || draft.kind !== 'message') clearDraft();
-      done(delivery, body);
-      return;
-    }
-    if (status === 401) return showExpired();
-    if (draft.kind === 'message') {
-      say('message', status >= 400 && status < 500 ? TEXT.refused : TEXT.sendFailed);
-    } else if (status === 422) {
       clearDraft();
-      state.editing = false;
-      loadVisit(reasonText(body));
+      done(delivery, body);
+    } else if (status === 401) {
+      showExpired();
     } else {
-      say(draft.kind, status >= 400 && status < 500 ? TEXT.refused : TEXT.sendFailed);
+      /* A 422 will not pass as it is; anything else may be retried with the same key. */
+      if (status === 422) clearDraft();
+      say('');
+      fail(status === 422 ? reasonText(body) : status >= 400 && status < 500 ? TEXT.refused : TEXT.sendFailed);
     }
   }, draft.body);
 }
 
 /* ---------- the visit service ---------- */
 
-function mine(v) {
-  return !!(v.proposal && v.proposal.proposer === v.side);
+function sideName(side) {
+  return SIDE_LABELS[side] || TEXT.unknown;
 }
 
 /* The times a proposal names, as a list of full Persian labels. */
@@ -477,10 +436,14 @@ function noteBlock(p) {
   return el('p', { 'class': 'note' }, [el('strong', { text: 'یادداشت: ' }), el('span', { id: 'v-note', text: plain(p.note) })]);
 }
 
+/* The same step sent again (after an error, say) keeps its key: one item, never two. */
 function sendVisit(kind, body) {
+  var old = loadDraft();
+  body.idempotency_key = old && old.kind === kind ? old.body.idempotency_key : '';
+  if (!old || JSON.stringify(old.body) !== JSON.stringify(body)) body.idempotency_key = newKey();
   var draft = { kind: kind, body: body };
-  body.idempotency_key = newKey();
-  saveDraft(draft);
+  store(DRAFT_KEY, JSON.stringify(draft));
+  if (kind === 'propose') store(FORM_KEY, null); /* the draft holds what was typed now */
   postVisit(draft, true);
 }
 
@@ -488,62 +451,96 @@ var DONE_TEXT = { propose: TEXT.proposed, answer: TEXT.answered, cancel: TEXT.ca
 
 function postVisit(draft, mayAskConsent) {
   postDraft(draft, mayAskConsent, function (delivery, body) {
-    if (delivery === 'needs_consent') return;
+    if (delivery === 'failed') return visitFailed(draft, TEXT.notSent + (FAILED_LABELS[body.reason] || TEXT.unknown));
     var text = DONE_TEXT[draft.kind];
     if (draft.kind === 'answer' && draft.body.slot !== undefined) text = TEXT.confirmedOk;
     if (delivery === 'waiting' || delivery === 'pending') text = TEXT.queued;
-    if (delivery === 'failed') text = TEXT.notSent + ' ' + (FAILED_LABELS[body.reason] || '');
-    if (delivery !== 'failed') {
-      state.editing = false;
-      state.extra = {};
-      state.prefill = null;
-      state.prefillNote = '';
-    }
-    loadVisit(text);
+    state.editing = false;
+    state.extra = {};
+    state.prefill = null;
+    loadVisit(function () {
+      say(text);
+    });
+  }, function (text) {
+    visitFailed(draft, text);
   });
 }
 
-/* Day and time of a slot, for prefilling the form: {day index, minutes} or null. */
-function slotParts(at, days) {
-  for (var i = 0; i < days.length; i++) {
-    var m = (at - days[i].start) / 60;
-    if (m >= 0 && m < 1440) return { day: i, min: m };
+/* Nothing was sent: the person's choice stays on screen, with the error next to it. */
+function visitFailed(draft, text) {
+  if (draft.kind === 'propose') {
+    keepDraft(draft);
+    renderVisit();
+    showError(text, byId('propose'));
+  } else {
+    loadVisit(function () {
+      showError(text);
+    });
   }
-  return null;
 }
 
-/* The times of day offered, 08:00–21:30 every half hour, in minutes after midnight. */
+/* Puts a draft's choice back on screen: the form as typed, or the tapped time. */
+function keepDraft(draft) {
+  var b = draft.body;
+  if (draft.kind === 'propose') {
+    state.editing = true;
+    state.prefill = { slots: b.slots, note: b.note };
+  } else if (draft.kind === 'answer' && b.slot !== undefined) {
+    state.extra = { v: 'answer', p: b.proposal_id, s: String(b.slot) };
+  }
+}
+
+/* The times of day offered, 08:00–21:30 every half hour, none before `earliest`. */
 function fillTimes(sel, day, v, keep) {
   clear(sel);
   sel.appendChild(el('option', { value: '', text: 'انتخاب ساعت' }));
   for (var m = 480; m <= 1290; m += 30) {
-    if (day.start + m * 60 <= v.now + 60) continue;
+    if (day.start + m * 60 < v.earliest) continue;
     var o = el('option', { value: String(m), text: fa(pad(Math.floor(m / 60)) + ':' + pad(m % 60)) });
     if (String(m) === String(keep)) o.selected = true;
     sel.appendChild(o);
   }
 }
 
+/* One time of the form; `pick` = [day index, minutes] as strings, or null. */
 function slotRow(v, i, pick) {
   var days = v.days;
   var daySel = el('select', { id: 'day-' + i, name: 'day' });
   /* Today only while a time is left today. */
-  for (var d = days[0].start + 1290 * 60 > v.now + 60 ? 0 : 1; d < days.length; d++) {
+  for (var d = days[0].start + 1290 * 60 >= v.earliest ? 0 : 1; d < days.length; d++) {
     var o = el('option', { value: String(d), text: String(days[d].label) });
-    if (pick && pick.day === d) o.selected = true;
+    if (pick && pick[0] === String(d)) o.selected = true;
     daySel.appendChild(o);
   }
   var timeSel = el('select', { id: 'time-' + i, name: 'time' });
-  fillTimes(timeSel, days[+daySel.value], v, pick ? pick.min : '');
+  fillTimes(timeSel, days[+daySel.value], v, pick ? pick[1] : '');
   daySel.onchange = function () {
     fillTimes(timeSel, days[+daySel.value], v, timeSel.value);
   };
-  var row = el('fieldset', { 'class': 'slot' }, [
+  return el('fieldset', { 'class': 'slot' }, [
     el('legend', { text: 'زمان ' + fa(i + 1) }),
     el('label', { 'for': 'day-' + i, text: 'روز' }), daySel,
     el('label', { 'for': 'time-' + i, text: 'ساعت' }), timeSel
   ]);
-  return row;
+}
+
+/* What the form starts with: a draft sent back (state.prefill {slots: [unix], note}), else what
+   was typed before a reload (FORM_KEY {base, rows: [[day, minutes]], note}), else empty. */
+function formStart(v) {
+  var pre = state.prefill;
+  var rows = [];
+  var saved = loadJson(FORM_KEY);
+  if (pre) {
+    for (var i = 0; i < pre.slots.length; i++) {
+      for (var d = 0; d < v.days.length; d++) {
+        var m = (pre.slots[i] - v.days[d].start) / 60;
+        if (m >= 0 && m < 1440) rows.push([String(d), String(m)]);
+      }
+    }
+    return { rows: rows, note: pre.note || '' };
+  }
+  if (saved && saved.base === v.days[0].start && saved.rows) return saved;
+  return { rows: [], note: '' };
 }
 
 function proposeForm(v) {
@@ -551,7 +548,7 @@ function proposeForm(v) {
   var note = el('textarea', { id: 'note', name: 'note', rows: '2', maxlength: String(MAX_NOTE), 'aria-describedby': 'note-count' });
   var count = el('p', { id: 'note-count', 'class': 'muted' });
   var add = el('button', { id: 'add-slot', 'class': 'button secondary', type: 'button', text: 'افزودن زمان دیگر' });
-  var pre = state.prefill || [];
+  var pre = formStart(v);
   var n = 0;
   function addRow(pick) {
     rows.appendChild(slotRow(v, n, pick));
@@ -561,34 +558,39 @@ function proposeForm(v) {
   function counter() {
     count.textContent = fa(note.value.length) + ' از ' + fa(MAX_NOTE) + ' نویسه';
   }
-  for (var i = 0; i < pre.length && i < MAX_SLOTS; i++) {
-    var part = slotParts(pre[i], v.days);
-    if (part) addRow(part);
+  /* Every keystroke is kept: a reload comes back to this form as it was. A change also makes
+     an unsent draft stale: the next «ارسال» sends what is on screen. */
+  function keep() {
+    var kept = { base: v.days[0].start, rows: [], note: note.value };
+    for (var j = 0; j < n; j++) kept.rows.push([byId('day-' + j).value, byId('time-' + j).value]);
+    store(FORM_KEY, JSON.stringify(kept));
+    clearDraft();
+    clearError();
+    hideConsentProblem();
+    counter();
   }
+  for (var i = 0; i < pre.rows.length && i < MAX_SLOTS; i++) addRow(pre.rows[i]);
   if (!n) addRow(null);
   add.onclick = function () {
     if (n < MAX_SLOTS) addRow(null);
+    keep();
     byId('day-' + (n - 1)).focus();
   };
-  note.value = state.prefillNote || '';
-  note.oninput = counter;
+  note.value = pre.note;
   counter();
   var form = el('form', { id: 'v-form', 'class': 'compose', action: '/', method: 'post', novalidate: '' }, [
-    el('p', { 'class': 'muted', text: 'تا سه زمان برای بازدید پیشنهاد دهید؛ طرف دیگر یکی را با یک لمس انتخاب می‌کند.' }),
     rows, add,
     el('label', { 'for': 'note', text: 'یادداشت (اختیاری)' }), note, count,
     el('button', { id: 'propose', 'class': 'button', type: 'submit', text: 'ارسال پیشنهاد در گفتگو' }),
-    state.editing && v.proposal ? el('button', {
-      id: 'edit-cancel', 'class': 'button secondary', type: 'button', text: 'انصراف از تغییر',
-      on: function () {
-        state.editing = false;
-        renderVisit('');
-      }
-    }) : null
+    state.editing && v.proposal ? button('edit-cancel', 'انصراف از تغییر', function () {
+      state.editing = false;
+      state.prefill = null;
+      store(FORM_KEY, null);
+      clearDraft();
+      renderVisit();
+    }, true) : null
   ]);
-  form.onchange = function () {
-    say('propose', '');
-  };
+  form.onchange = form.oninput = keep;
   form.onsubmit = function (e) {
     if (e && e.preventDefault) e.preventDefault();
     if (state.busy) return false;
@@ -597,26 +599,12 @@ function proposeForm(v) {
       var t = byId('time-' + j);
       if (!t.value) continue;
       var at = v.days[+byId('day-' + j).value].start + (+t.value) * 60;
-      for (var k = 0; k < slots.length; k++) {
-        if (slots[k] === at) {
-          say('propose', TEXT.duplicate);
-          t.focus();
-          return false;
-        }
-      }
+      for (var k = 0; k < slots.length; k++) if (slots[k] === at) return !!showError(TEXT.duplicate, t);
       slots.push(at);
     }
     var text = note.value.replace(/^\s+|\s+$/g, '');
-    if (!slots.length) {
-      say('propose', TEXT.noTime);
-      byId('time-0').focus();
-      return false;
-    }
-    if (text.length > MAX_NOTE) {
-      say('propose', TEXT.longNote);
-      note.focus();
-      return false;
-    }
+    if (!slots.length) return !!showError(TEXT.noTime, byId('time-0'));
+    if (text.length > MAX_NOTE) return !!showError(TEXT.longNote, note);
     sendVisit('propose', { slots: slots, note: text });
     return false;
   };
@@ -628,36 +616,47 @@ function button(id, text, on, secondary) {
 }
 
 function startEditing(p) {
+  var slots = [];
+  for (var i = 0; p && i < p.slots.length; i++) slots.push(p.slots[i].at);
   state.editing = true;
-  state.prefill = [];
-  for (var i = 0; p && i < p.slots.length; i++) state.prefill.push(p.slots[i].at);
-  state.prefillNote = p ? p.note : '';
-  renderVisit('');
-  var first = byId('day-0');
-  if (first) first.focus();
+  state.prefill = { slots: slots, note: p ? p.note : '' };
+  renderVisit();
+  byId('day-0').focus();
 }
 
 /* What this person sees and may do now; one small view per step. */
-function renderVisit(statusText) {
+function renderVisit() {
   var v = state.visit;
   var box = byId('visit-body');
   var p = v.proposal;
   var kind = p && p.status ? p.status.kind : null;
+  var x = state.extra;
+  /* The tapped time of this proposal, when the page was opened from its button. */
+  var tapped = x.v === 'answer' && p && x.p === p.id && kind === 'open' && v.can_answer ? +x.s : -1;
+  var stale = x.p && (x.v === 'answer' || x.v === 'manage') && (!p || p.id !== x.p || kind !== 'open');
   var view;
   var kids = [];
+  clearError();
   clear(box);
-  if (state.vtimer) clearTimeout(state.vtimer);
+  clearTimeout(state.vtimer);
   state.vtimer = null;
-  if (state.extra.p && (state.extra.v === 'answer' || state.extra.v === 'manage') &&
-      (!p || p.id !== state.extra.p || kind !== 'open') && !statusText) {
-    statusText = TEXT.stale;
-  }
-  if (v.can_propose && (state.editing || !p || (state.extra.v === 'propose' && kind !== 'open'))) {
+  /* What was typed before a reload comes back as the form. */
+  if (!state.editing && v.can_propose && loadJson(FORM_KEY)) state.editing = true;
+  if (v.can_propose && (state.editing || !p || (x.v === 'propose' && kind !== 'open'))) {
     view = 'propose';
-    kids.push(el('h3', { text: state.editing && kind === 'open' ? 'تغییر زمان‌های پیشنهادی' : 'پیشنهاد زمان بازدید' }), proposeForm(v));
+    kids.push(el('h2', { text: state.editing && kind === 'open' ? 'تغییر زمان‌های پیشنهادی' : 'پیشنهاد زمان بازدید' }),
+      el('p', { 'class': 'muted', text: 'تا سه زمان پیشنهاد دهید؛ طرف گفتگو یکی را با یک لمس انتخاب می‌کند.' }), proposeForm(v));
+  } else if (tapped >= 0 && tapped < p.slots.length) {
+    view = 'answer';
+    kids.push(el('h2', { text: 'زمانی که در گفتگو انتخاب کردید' }), timesList(p, tapped), noteBlock(p),
+      button('confirm', 'تأیید این زمان', pickHandler(p.id, tapped)),
+      button('other-time', 'زمان دیگری را می‌خواهم', function () {
+        state.extra = {};
+        renderVisit();
+      }, true));
   } else if (kind === 'open' && v.can_answer) {
     view = 'answer';
-    kids.push(el('h3', { text: 'طرف گفتگو این زمان‌ها را پیشنهاد داده؛ یکی را انتخاب کنید:' }));
+    kids.push(el('h2', { text: sideName(p.proposer) + ' این زمان‌ها را پیشنهاد داده؛ یکی را انتخاب کنید:' }));
     var picks = el('div', { id: 'answer-slots', 'class': 'stack' });
     for (var i = 0; i < p.slots.length; i++) {
       picks.appendChild(button('pick-' + i, 'انتخاب: ' + p.slots[i].label, pickHandler(p.id, i)));
@@ -667,24 +666,22 @@ function renderVisit(statusText) {
     }, true));
   } else if (kind === 'open') {
     view = 'waiting';
-    kids.push(el('h3', { text: mine(v) ? 'پیشنهاد شما؛ منتظر پاسخ طرف گفتگو' : 'منتظر پاسخ' }), timesList(p), noteBlock(p));
+    kids.push(el('h2', { text: p.proposer === v.side ? 'پیشنهاد شما؛ منتظر پاسخ ' + sideName(p.proposer === 'SUPPLY' ? 'DEMAND' : 'SUPPLY') : 'منتظر پاسخ' }), timesList(p), noteBlock(p));
     if (v.can_propose) kids.push(button('change', 'تغییر زمان‌ها', function () {
       startEditing(p);
     }));
     if (v.can_cancel) kids.push(button('cancel-proposal', 'لغو پیشنهاد', cancelHandler(p.id), true));
-    state.vtimer = setTimeout(function () {
-      if (!state.busy && !state.editing) loadVisit('');
-    }, REFRESH_MS);
+    state.vtimer = setTimeout(refreshVisit, REFRESH_MS);
   } else if (kind === 'confirmed') {
     view = 'confirmed';
-    kids.push(el('h3', { text: 'قرار بازدید قطعی شد' }), timesList(p, p.status.slot), noteBlock(p));
+    kids.push(el('h2', { text: 'قرار بازدید قطعی شد' }), timesList(p, p.status.slot), noteBlock(p));
     if (typeof p.ics_url === 'string' && p.ics_url.indexOf(location.protocol + '//' + location.host + '/ics/') === 0) {
       kids.push(el('a', { id: 'ics', 'class': 'button', href: p.ics_url, download: 'visit.ics', text: 'افزودن به تقویم' }));
     }
-    if (v.can_cancel) kids.push(button('cancel-visit', 'لغو قرار', cancelHandler(p.id), true));
-    if (v.can_propose) kids.push(button('new-proposal', 'پیشنهاد زمان جدید', function () {
+    if (v.can_propose) kids.push(button('new-proposal', 'پیشنهاد زمان دیگر', function () {
       startEditing(null);
     }, true));
+    if (v.can_cancel) kids.push(button('cancel-visit', 'لغو قرار', cancelHandler(p.id), true));
   } else if (kind === 'declined' || kind === 'cancelled') {
     view = kind;
     kids.push(el('p', { id: 'v-ended', text: kind === 'declined' ? 'هیچ‌کدام از زمان‌های پیشنهادی مناسب نبود.' : 'قرار بازدید لغو شد.' }));
@@ -699,14 +696,19 @@ function renderVisit(statusText) {
     /* A change (this side's or the other's) is still being sent: it takes effect once it is in
        the chat, so show that and look again shortly. */
     kids.push(el('p', { id: 'v-in-flight', 'class': 'note', text: TEXT.inFlight }));
-    if (state.vtimer) clearTimeout(state.vtimer);
-    state.vtimer = setTimeout(function () {
-      if (!state.busy && !state.editing) loadVisit('');
-    }, IN_FLIGHT_REFRESH_MS);
+    clearTimeout(state.vtimer);
+    state.vtimer = setTimeout(refreshVisit, IN_FLIGHT_REFRESH_MS);
   }
   for (var k = 0; k < kids.length; k++) if (kids[k]) box.appendChild(kids[k]);
   box.setAttribute('data-view', view);
-  if (statusText !== undefined) say('visit', statusText);
+  if (stale) {
+    state.extra = {};
+    showError(TEXT.stale);
+  }
+}
+
+function refreshVisit() {
+  if (!state.busy && !state.editing) loadVisit();
 }
 
 function pickHandler(id, i) {
@@ -721,13 +723,12 @@ function cancelHandler(id) {
   };
 }
 
-/* GET /api/visit and show it; `statusText` is what to announce afterwards. */
-function loadVisit(statusText, then) {
-  say('visit', statusText ? statusText : TEXT.loading);
+/* GET /api/visit and show it; `then` runs once it is on screen. */
+function loadVisit(then) {
   api('GET', '/api/visit', function (status, body) {
     if (status === 200 && body && body.days && body.days.length) {
       state.visit = body;
-      renderVisit(statusText || '');
+      renderVisit();
       if (then) then();
     } else if (status === 401) {
       showExpired();
@@ -735,98 +736,13 @@ function loadVisit(statusText, then) {
       var box = byId('visit-body');
       clear(box);
       box.setAttribute('data-view', 'error');
-      say('visit', status === 422 ? TEXT.noChat : TEXT.visitFailed);
+      box.appendChild(el('p', { id: 'v-error', 'class': 'error', role: 'alert', text: status === 422 ? TEXT.noChat : TEXT.visitFailed }));
       if (status !== 422) box.appendChild(button('visit-retry', 'تلاش دوباره', function () {
-        loadVisit('');
+        loadVisit();
       }));
     }
   });
 }
-
-/* ---------- the free message ---------- */
-
-function stateLabel(item) {
-  if (item.state === 'failed' && FAILED_LABELS[item.reason]) return FAILED_LABELS[item.reason];
-  return STATE_LABELS[item.state] || TEXT.unknown;
-}
-
-function upsertItem(item) {
-  for (var i = 0; i < state.items.length; i++) {
-    if (state.items[i].id === item.id) {
-      state.items[i] = item;
-      return;
-    }
-  }
-  state.items.push(item);
-}
-
-function renderItems() {
-  var list = byId('messages');
-  clear(list);
-  var waiting = false;
-  for (var i = 0; i < state.items.length; i++) {
-    var item = state.items[i];
-    if (!item || typeof item.text !== 'string') continue;
-    list.appendChild(el('li', { 'class': 'message', 'data-id': String(item.id), 'data-state': String(item.state) }, [
-      el('p', { 'class': 'message-text', text: plain(item.text) }),
-      el('span', { 'class': 'message-state state-' + String(item.state).replace(/[^a-z_]/g, ''), text: stateLabel(item) })
-    ]));
-    if (item.state === 'waiting' || item.state === 'pending') waiting = true;
-  }
-  setHidden(byId('messages-empty'), list.childNodes.length > 0);
-  /* Items waiting for the worker's retries: look again now and then. */
-  if (state.timer) clearTimeout(state.timer);
-  state.timer = waiting ? setTimeout(loadItems, REFRESH_MS) : null;
-}
-
-function loadItems() {
-  api('GET', '/api/messages', function (status, body) {
-    if (status === 200 && body && body.items && body.items.length !== undefined) {
-      state.items = [];
-      for (var i = 0; i < body.items.length; i++) upsertItem(body.items[i]);
-      renderItems();
-    } else if (status === 401) {
-      showExpired();
-    }
-  });
-}
-
-function sendMessage(draft, mayAskConsent) {
-  byId('free').open = true;
-  postDraft(draft, mayAskConsent, function (delivery, body) {
-    upsertItem(body.item);
-    renderItems();
-    if (delivery === 'sent' || delivery === 'failed') {
-      var field = byId('text');
-      if (field.value.replace(/^\s+|\s+$/g, '') === draft.body.text) field.value = '';
-    }
-    if (delivery === 'sent') say('message', TEXT.sentOk);
-    else if (delivery === 'failed') say('message', TEXT.notSent + ' ' + stateLabel(body.item));
-    else if (delivery === 'waiting') say('message', TEXT.queued);
-  });
-}
-
-function onSubmit(e) {
-  if (e && e.preventDefault) e.preventDefault();
-  if (state.busy) return false;
-  var field = byId('text');
-  var text = field.value.replace(/^\s+|\s+$/g, '');
-  var problem = !text ? TEXT.emptyText : text.length > MAX_TEXT ? TEXT.longText : '';
-  if (problem) {
-    say('message', problem);
-    field.focus();
-    return false;
-  }
-  /* The same text as the saved draft keeps its key: a retry is the same item, not a second. */
-  var draft = loadDraft();
-  if (!draft || draft.kind !== 'message' || draft.body.text !== text) {
-    draft = { kind: 'message', body: { text: text, idempotency_key: newKey() } };
-  }
-  saveDraft(draft);
-  sendMessage(draft, true);
-  return false;
-}
-
 /* ---------- the seller's assistant (/api/assistant) ---------- */
 
 var A_STATE = {
@@ -836,6 +752,12 @@ var A_STATE = {
   failing: 'دستیار پیام‌های این آگهی را از دیوار دریافت نمی‌کند.'
 };
 var A_WHO = { buyer: 'خریدار', seller: 'شما', app: 'دستیار' };
+/* What Divar said of the assistant's consent, in its card (its button is «اجازه از دیوار»). */
+var A_PROBLEM = {
+  denied: 'اجازه داده نشد، پس دستیار پاسخی نمی‌دهد. برای روشن کردنش «اجازه از دیوار» را بزنید.',
+  failed: 'دریافت اجازه از دیوار انجام نشد. «اجازه از دیوار» را دوباره بزنید.',
+  unavailable: 'دیوار در دسترس نبود و اجازه ثبت نشد. چند لحظه بعد «اجازه از دیوار» را دوباره بزنید.'
+};
 /* Two texts of the settings, then its four answers; inputs #a-<name>. */
 var A_TEXTS = ['greeting', 'away', 'price', 'available', 'where', 'when'];
 
@@ -922,9 +844,9 @@ function aLoad(outcome) {
       if (!state.afilled) aFill(body.settings || {});
       aRender(body);
       if (typeof outcome === 'string') {
-        if (oauthProblem(outcome)) aSay(oauthProblem(outcome), true);
+        if (outcome !== 'granted') aSay(A_PROBLEM[outcome] || A_PROBLEM.denied, true);
         else if (body.status === 'on') aSay('دستیار روشن شد.');
-        else if (body.status === 'needs_consent') aSay(TEXT.stillNeeded, true);
+        else if (body.status === 'needs_consent') aSay(A_PROBLEM.denied, true);
         byId('assistant').scrollIntoView(true);
       }
     } else if (status === 200 || !state.assistant) {
@@ -989,66 +911,64 @@ function oauthProblem(outcome) {
   return { denied: TEXT.denied, failed: TEXT.oauthFailed, unavailable: TEXT.oauthUnavailable }[outcome || ''];
 }
 
-/* After the session is shown: the draft, and what Divar said about the grant. */
+/*
+ * After the session is shown: a draft still here was sent and not yet answered (the page came
+ * back from Divar's consent page, or was reloaded meanwhile), so it goes again with its key;
+ * when Divar said no, its choice stays on screen with the notice and «تلاش دوباره».
+ */
 function resume() {
   if (state.fresh) {
     clearDraft();
-    state.fresh = false;
+    store(FORM_KEY, null);
   }
   var draft = loadDraft();
-  var outcome = state.oauth;
-  state.oauth = null;
+  var forAssistant = state.oauthFor === 'assistant';
+  var problem = forAssistant ? null : oauthProblem(state.oauth);
   /* Consent asked for the assistant: its outcome is shown in the assistant's card only. */
-  aLoad(state.oauthFor === 'assistant' ? outcome : null);
-  if (state.oauthFor === 'assistant') outcome = null;
-  state.oauthFor = null;
-  var problem = oauthProblem(outcome);
-  if (draft && draft.kind === 'message') {
-    byId('free').open = true;
-    if (!byId('text').value) byId('text').value = draft.body.text;
-  } else if (draft && draft.kind === 'propose') {
-    state.editing = true;
-    state.prefill = draft.body.slots;
-    state.prefillNote = draft.body.note;
-  }
-  loadItems();
-  loadVisit('', function () {
-    if (!draft) return;
-    if (outcome === 'granted') {
-      if (draft.kind === 'message') sendMessage(draft, false);
-      else postVisit(draft, false);
-    } else if (problem) {
-      showConsentProblem(draft.kind, problem);
-    }
+  aLoad(forAssistant ? state.oauth : null);
+  if (draft) keepDraft(draft);
+  if (draft && !problem) state.editing = false;
+  loadVisit(function () {
+    if (problem && draft) showConsentProblem('visit', problem);
+    else if (draft) postVisit(draft, false);
   });
 }
 
 function loadSession() {
-  if (!state.handle) {
-    showExpired();
-    return;
-  }
+  if (!state.handle) return showExpired();
   showView(null, TEXT.loading);
   api('GET', '/api/session', function (status, body) {
     if (status === 200 && body && body.context) {
-      renderContext(body.context);
-      showView('view-session', TEXT.ready);
+      var extra = body.context.extra_data;
+      state.extra = extra && typeof extra === 'object' ? extra : {};
+      showView('view-session', '');
       resume();
     } else if (status === 401) {
       showExpired();
     } else {
-      showError();
+      showView('view-error', TEXT.failed);
     }
   });
 }
 
-function start() {
+/* The page starts over: on load, and when Divar points an open window at a new #h=. */
+function boot() {
+  if (state) {
+    clearTimeout(state.vtimer);
+    aStop();
+  }
+  state = newState(state ? state.gen + 1 : 0);
   state.handle = takeHandle();
+  clear(byId('visit-body'));
+  say('');
+  hideConsentProblem();
+  setHidden(byId('assistant'), true);
+  setBusy(false);
+  loadSession();
+}
+
+function start() {
   byId('retry').onclick = loadSession;
-  byId('compose').onsubmit = onSubmit;
-  byId('consent-retry').onclick = function () {
-    askConsent('message');
-  };
   byId('v-consent-retry').onclick = function () {
     askConsent('visit');
   };
@@ -1063,7 +983,10 @@ function start() {
     else if (state.assistant && state.handle) aLoad(null);
   }, false);
   window.addEventListener('pagehide', aStop, false);
-  loadSession();
+  window.addEventListener('hashchange', function () {
+    if (fragmentParam(location.hash, 'h')) boot();
+  }, false);
+  boot();
 }
 
 if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start, false);

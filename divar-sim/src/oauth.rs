@@ -226,7 +226,7 @@ fn consent_page(st: &SimState, auth: &Authorization, title: &str) -> String {
             format!(
                 "<option value=\"{}\"{sel}>{} — {}</option>",
                 esc(&u.user_id),
-                esc(&u.name),
+                esc(&fa_digits(&u.name)),
                 esc(&fa_digits(&u.phone))
             )
         })

@@ -154,7 +154,9 @@ function renderMessage(m, viewerId, isBot) {
         btn.textContent = b.caption || '؟';
         btn.onclick = async () => {
           const a = b.action || {};
-          const win = (a.open_direct_link || a.open_server_link) ? popup() : null;
+          // An add-on page opens in the add-on's window; a direct link (a calendar file, say)
+          // in a window of its own, as Divar hands it to the browser: never over an open page.
+          const win = a.open_server_link ? popup() : a.open_direct_link ? window.open('about:blank', '_blank') : null;
           try {
             const side = isBot ? undefined : (viewerId === current.seller_user_id ? 'seller' : 'buyer');
             follow(win, await api('POST', '/_sim/messages/' + m.id + '/press', { side, row: ri, button: bi, version: $('#v1').checked ? 1 : 2 }));

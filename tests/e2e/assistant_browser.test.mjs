@@ -479,7 +479,7 @@ describe("the seller's assistant through the simulator's chat UI", () => {
       // status «needs consent» as an error with the button that asks Divar again.
       await Promise.all([page.waitForURL(`${stack.worker.base}/`, { timeout: 15_000 }), page.click('button[value="deny"]')]);
       await page.waitForSelector('#a-err:not([hidden])', { timeout: 15_000 });
-      assert.equal(await page.textContent('#a-err'), 'اجازه ارسال پیام داده نشد.');
+      assert.equal(await page.textContent('#a-err'), 'اجازه داده نشد، پس دستیار پاسخی نمی‌دهد. برای روشن کردنش «اجازه از دیوار» را بزنید.');
       assert.equal(await page.getAttribute('#a-err', 'role'), 'alert');
       assert.equal(await page.getAttribute('#a-head', 'data-status'), 'needs_consent');
       assert.equal(await page.textContent('#a-state'), 'دستیار برای پاسخ دادن به اجازهٔ شما در دیوار نیاز دارد.');

@@ -1,7 +1,7 @@
 // The webview page in headless Chromium (Debian's /usr/bin/chromium via playwright-core): a
-// launch through the simulator opens the page at phone size; it shows the launch context in
-// Persian, hides the handle from the address bar, breaks no CSP rule, and sends the person back
-// to Divar when the session is not valid.
+// launch through the simulator opens the page at phone size; it shows the visit card in
+// Persian without the launch's raw ids, hides the handle from the address bar, breaks no CSP
+// rule, and sends the person back to Divar when the session is not valid.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +30,7 @@ describe('the webview page in Chromium', () => {
 
   const openPage = () => openPhonePage(browser);
 
-  test('a seller launch shows the Persian context and hides the handle', async () => {
+  test('a seller launch shows the visit card, one way back, no raw ids, and hides the handle', async () => {
     const { url, chat, handle } = await launchViaSim(stack.sim, {
       side: 'seller',
       extra_data: { visit_id: 'v-42', note: 'سلام' },
@@ -40,24 +40,19 @@ describe('the webview page in Chromium', () => {
       const response = await page.goto(url, { waitUntil: 'load' });
       assert.equal(response.status(), 200);
       await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
+      await page.waitForSelector('#visit-body[data-view]');
 
       assert.equal(await page.getAttribute('html', 'lang'), 'fa');
       assert.equal(await page.getAttribute('html', 'dir'), 'rtl');
-      assert.equal(await page.textContent('[data-field="user_side"]'), 'فروشنده');
-      assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
-      assert.equal(await page.textContent('[data-field="post_token"]'), chat.post_token);
-      assert.equal(await page.textContent('[data-field="source"]'), 'منوی افزونه‌های گفتگو');
-      const extra = await page.textContent('#extra');
-      assert.match(extra, /visit_id\s*v-42/);
-      assert.match(extra, /note\s*سلام/);
-      assert.equal(await page.textContent('#status'), 'اطلاعات گفتگو بارگذاری شد.');
-      assert.equal(await page.getAttribute('#status', 'aria-live'), 'polite');
+      // The seller, with nothing proposed yet, is offered the form.
+      assert.equal(await page.getAttribute('#visit-body', 'data-view'), 'propose');
+      const text = await page.evaluate(() => document.body.innerText);
+      for (const id of [chat.conversation_id, chat.post_token, 'v-42']) assert.ok(!text.includes(id), `${id} shown`);
+      assert.ok(await page.isHidden('#status'), 'no status chatter once loaded');
       assert.ok(await page.isHidden('#view-expired'));
       assert.ok(await page.isHidden('#view-error'));
       assert.equal(await page.getAttribute('#back', 'href'), '/return');
-      assert.equal((await page.textContent('#back')).trim(), 'پایان و بازگشت به دیوار');
-      assert.equal(await page.getAttribute('#cancel', 'href'), '/return');
-      assert.equal((await page.textContent('#cancel')).trim(), 'انصراف');
+      assert.equal((await page.textContent('#back')).trim(), 'بازگشت به گفتگو');
 
       // The handle is gone from the address bar but kept for a reload.
       assert.equal(page.url(), `${stack.worker.base}/`);
@@ -71,8 +66,7 @@ describe('the webview page in Chromium', () => {
 
       // A reload without the fragment still finds the session (sessionStorage).
       await page.reload({ waitUntil: 'load' });
-      await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
-      assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
+      await page.waitForSelector('#visit-body[data-view="propose"]', { timeout: 10_000 });
 
       assert.deepEqual(await problemsOf(), NO_PROBLEMS);
     } finally {
@@ -80,15 +74,12 @@ describe('the webview page in Chromium', () => {
     }
   });
 
-  test('a buyer launch (v1) is labelled خریدار', async () => {
-    const { url, chat } = await launchViaSim(stack.sim, { side: 'buyer', version: 1 });
+  test('a buyer launch (v1) opens the same card', async () => {
+    const { url } = await launchViaSim(stack.sim, { side: 'buyer', version: 1 });
     const { page, context, problemsOf } = await openPage();
     try {
       await page.goto(url, { waitUntil: 'load' });
-      await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
-      assert.equal(await page.textContent('[data-field="user_side"]'), 'خریدار');
-      assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
-      assert.ok(await page.isHidden('#extra-block'), 'no extra data, no empty section');
+      await page.waitForSelector('#visit-body[data-view="propose"]', { timeout: 10_000 });
       await page.screenshot({ path: artifactPath('page-session-buyer.png'), fullPage: true });
       assert.deepEqual(await problemsOf(), NO_PROBLEMS);
     } finally {
@@ -104,6 +95,7 @@ describe('the webview page in Chromium', () => {
       assert.match(await page.textContent('#view-expired h2'), /نشست نامعتبر است یا منقضی شده/);
       assert.match(await page.textContent('#view-expired'), /دوباره باز کنید/);
       assert.equal(await page.getAttribute('#expired-back', 'href'), '/return');
+      assert.ok(await page.isHidden('#back'), 'one way back, not two');
       assert.ok(await page.isHidden('#view-session'));
       assert.equal(page.url(), `${stack.worker.base}/`);
       assert.equal(await page.evaluate(() => sessionStorage.getItem('kenar-edge.handle')), null, 'a bad handle is forgotten');
@@ -129,7 +121,7 @@ describe('the webview page in Chromium', () => {
       await page.goto(`${stack.worker.base}/`, { waitUntil: 'load' });
       await page.waitForSelector('#view-expired:not([hidden])', { timeout: 10_000 });
       assert.deepEqual(apiCalls, []);
-      assert.equal(await page.getAttribute('#back', 'href'), '/return');
+      assert.equal(await page.getAttribute('#expired-back', 'href'), '/return');
       assert.deepEqual(await problemsOf(), NO_PROBLEMS);
     } finally {
       await context.close();
@@ -137,7 +129,7 @@ describe('the webview page in Chromium', () => {
   });
 
   test('a server error shows the retry state, and retry recovers', async () => {
-    const { url, chat } = await launchViaSim(stack.sim, { side: 'seller' });
+    const { url } = await launchViaSim(stack.sim, { side: 'seller' });
     const { page, context, problemsOf } = await openPage();
     let failNext = true;
     await page.route('**/api/session', (route) => {
@@ -154,8 +146,7 @@ describe('the webview page in Chromium', () => {
       assert.equal(await page.getAttribute('#back', 'href'), '/return');
       await page.screenshot({ path: artifactPath('page-error.png'), fullPage: true });
       await page.click('#retry');
-      await page.waitForSelector('#view-session:not([hidden])', { timeout: 10_000 });
-      assert.equal(await page.textContent('[data-field="conversation_id"]'), chat.conversation_id);
+      await page.waitForSelector('#visit-body[data-view="propose"]', { timeout: 10_000 });
       assert.deepEqual(await problemsOf({ allowConsole: [/Failed to load resource.*503/] }), NO_PROBLEMS);
     } finally {
       await context.close();

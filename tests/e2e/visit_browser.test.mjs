@@ -165,11 +165,15 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     assert.ok(times.slice(1).every((t) => /^[۰-۹]{2}:[۰-۹]{2}$/.test(t)), times.join(','));
 
     // Client-side checks, in Persian, before anything is sent.
+    // Errors are red alerts next to the field at fault, never in the success line.
     await popup.click('#propose');
-    assert.equal(await popup.textContent('#visit-status'), 'دست‌کم یک زمان انتخاب کنید.');
+    assert.equal(await popup.textContent('#v-error'), 'دست‌کم یک زمان انتخاب کنید.');
+    assert.equal(await popup.evaluate(() => document.getElementById('v-error').previousElementSibling.id), 'time-0');
+    assert.equal(await popup.textContent('#visit-status'), '');
     await fillProposal(popup, [[1, 600], [1, 600]], '');
     await popup.click('#propose');
-    assert.equal(await popup.textContent('#visit-status'), 'یک زمان را دو بار انتخاب کرده‌اید.');
+    assert.equal(await popup.textContent('#v-error'), 'این زمان را دو بار انتخاب کرده‌اید؛ زمان دیگری انتخاب کنید.');
+    assert.equal(await popup.evaluate(() => document.getElementById('v-error').previousElementSibling.id), 'time-1');
     assert.equal(posts.length, 0);
     assert.ok(await popup.isVisible('#add-slot'));
     await popup.click('#add-slot');
@@ -231,7 +235,7 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     round1 = { id: state.proposal.id, slots: state.proposal.slots };
   });
 
-  test('2a. the seller taps a time with no permission: the page opens, consent there, the answer confirms', async () => {
+  test('2a. the seller taps a time with no permission: the page opens with that time, one «تأیید», consent, confirmed', async () => {
     assert.ok(round1, 'round 1 ran');
     const chosen = 1;
     const before = (await messages()).length;
@@ -242,17 +246,22 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     ]);
     assert.equal(shown, OPEN_PAGE_TOAST);
     assert.equal((await messages()).length, before, 'nothing posted without permission');
-    await popup.waitForSelector('#visit-body[data-view="answer"]');
-    const picks = await popup.$$eval('#answer-slots button', (bs) => bs.map((b) => b.textContent));
-    assert.deepEqual(picks, round1.slots.map((s) => `انتخاب: ${s.label}`));
-    assert.equal(await popup.textContent('#decline'), 'هیچ‌کدام مناسب نیست');
+    // The tapped time is carried through: only it, and one button to confirm it.
+    await popup.waitForSelector('#visit-body[data-view="answer"] #confirm');
+    assert.deepEqual(await popup.$$eval('#v-times li', (l) => l.map((x) => x.textContent)), [round1.slots[chosen].label]);
+    assert.equal(await popup.textContent('#confirm'), 'تأیید این زمان');
+    assert.equal(await popup.$('#answer-slots'), null, 'no second choice among all the times');
     await shot(popup, 'answer');
 
-    await Promise.all([popup.waitForURL((u) => u.href.startsWith(`${stack.sim.base}/oauth2/auth`)), popup.click(`#pick-${chosen}`)]);
+    const answers = [];
+    popup.on('request', (r) => r.method() === 'POST' && r.url().endsWith('/api/visit/answer') && answers.push(JSON.parse(r.postData())));
+    await Promise.all([popup.waitForURL((u) => u.href.startsWith(`${stack.sim.base}/oauth2/auth`)), popup.click('#confirm')]);
     await Promise.all([popup.waitForURL(`${stack.worker.base}/`), popup.click('button[value="approve"]')]);
     await popup.waitForSelector('#visit-body[data-view="confirmed"]', { timeout: 15_000 });
     assert.equal(await popup.textContent('#visit-status'), 'قرار بازدید قطعی شد و در گفتگو ارسال شد.');
     assert.deepEqual(await popup.$$eval('#v-times li', (l) => l.map((x) => x.textContent)), [round1.slots[chosen].label]);
+    assert.deepEqual(answers.map((a) => a.slot), [chosen, chosen], 'the same answer before and after consent, no other choice');
+    assert.equal(answers[0].idempotency_key, answers[1].idempotency_key);
     assert.equal(await popup.textContent('#ics'), 'افزودن به تقویم');
     // Plans change on both sides: the side that picked the time may call it off too.
     assert.ok(await popup.$('#cancel-visit'), 'either side may call off an agreed visit');
