@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: lints, the worker's native unit tests, the simulator's tests, a fuzz smoke
-# pass over every parser of outside input, the wasm build
+# Runs every test: lints, the worker's native unit tests, the simulator's tests, clients
+# written against real Divar run against the simulator (Divar's official Python SDK, kenarbot,
+# Schemathesis; scripts/sdk-test.sh), a fuzz smoke pass over every parser of outside input, the wasm build
 # with its size budget, and the end-to-end and browser tests (real worker on `wrangler dev`
 # against the simulator, driven over HTTP and in headless Chromium).
 set -euo pipefail
@@ -21,6 +22,9 @@ cargo test --quiet
 
 step "simulator tests"
 cargo test --quiet --manifest-path divar-sim/Cargo.toml
+
+step "clients written against real Divar, against divar-sim (official SDK, kenarbot, Schemathesis)"
+bash scripts/sdk-test.sh
 
 step "fuzz smoke (every parser of outside input, a few seconds each)"
 bash scripts/fuzz-smoke.sh

@@ -6,7 +6,9 @@ use crate::faults::{self, FaultRule, FaultSpec};
 use crate::http::{control_error, json_response};
 use crate::ids;
 use crate::oauth;
-use crate::state::{wall_ms, Chat, Completion, EventStyle, HumanSenderType, Message, SentAtFormat, Settings, SimState};
+use crate::state::{
+    wall_ms, Chat, Completion, EventStyle, HumanSenderType, Message, SentAtFormat, Settings, SimState, MEDIA_KINDS,
+};
 use crate::webhooks::{self, deliver_events, events_for_message, release_held, LaunchCtx};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -327,9 +329,41 @@ async fn launch(State(s): State<AppState>, Path(cid): Path<String>, raw: axum::b
 struct UserMessage {
     side: String,
     text: String,
+    /// TEXT (the default) or a media kind, whose data is `data` (API.md §8.4).
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    data: Option<Value>,
     /// Spell this message's events differently from the run's settings.
     sent_at_format: Option<SentAtFormat>,
     sender_type: Option<HumanSenderType>,
+}
+
+/// What a person sends: text, or a media message of one of `MEDIA_KINDS` with its data object
+/// (the `<kind>_data` of its events; its text, if any, is not sent).
+fn content(
+    kind: Option<&str>,
+    text: &str,
+    data: Option<Value>,
+) -> Result<(&'static str, Option<Value>), Box<Response>> {
+    match kind.unwrap_or("TEXT") {
+        "TEXT" if text.trim().is_empty() => Err(Box::new(control_error(400, "text is required"))),
+        "TEXT" => Ok(("TEXT", None)),
+        other => {
+            let Some((kind, field)) = MEDIA_KINDS.iter().find(|(k, _)| *k == other) else {
+                return Err(Box::new(control_error(
+                    400,
+                    "type must be TEXT, IMAGE, FILE, VOICE, LOCATION, VIDEO or CONTACT",
+                )));
+            };
+            match data {
+                Some(d @ Value::Object(_)) => Ok((kind, Some(d))),
+                _ => Err(Box::new(control_error(
+                    400,
+                    format!("a {kind} message needs data: the {field} object"),
+                ))),
+            }
+        }
+    }
 }
 
 /// The run's event style with one message's overrides applied.
@@ -349,9 +383,10 @@ async fn user_message(State(s): State<AppState>, Path(cid): Path<String>, raw: a
     let Some(seller) = parse_side(&req.side) else {
         return control_error(400, "side must be \"buyer\" or \"seller\"");
     };
-    if req.text.trim().is_empty() {
-        return control_error(400, "text is required");
-    }
+    let (kind, media) = match content(req.kind.as_deref(), &req.text, req.data) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
     let (msg, events) = {
         let mut st = s.lock();
         let Some(chat) = st.chat(&cid).cloned() else {
@@ -369,7 +404,9 @@ async fn user_message(State(s): State<AppState>, Path(cid): Path<String>, raw: a
             }),
             sender_side: Some(if seller { "SELLER" } else { "BUYER" }),
             sender_type: "HUMAN",
+            kind,
             text: req.text,
+            media,
             media_token: None,
             sender_buttons: None,
             receiver_buttons: None,
@@ -503,6 +540,9 @@ async fn perform(s: &AppState, ctx: &LaunchCtx, action: &Value, version: u8, fol
 struct BotUserMessage {
     user_id: String,
     text: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    data: Option<Value>,
     sent_at_format: Option<SentAtFormat>,
     sender_type: Option<HumanSenderType>,
 }
@@ -513,9 +553,10 @@ async fn send_to_bot(s: &AppState, req: BotUserMessage) -> Response {
     if req.user_id.is_empty() {
         return control_error(400, "user_id is required: whose chatbot conversation is this?");
     }
-    if req.text.trim().is_empty() {
-        return control_error(400, "text is required");
-    }
+    let (kind, media) = match content(req.kind.as_deref(), &req.text, req.data) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
     let (msg, events) = {
         let mut st = s.lock();
         if st.user(&req.user_id).is_none() {
@@ -530,7 +571,9 @@ async fn send_to_bot(s: &AppState, req: BotUserMessage) -> Response {
             sender_user_id: Some(req.user_id.clone()),
             sender_side: None,
             sender_type: "HUMAN",
+            kind,
             text: req.text,
+            media,
             media_token: None,
             sender_buttons: None,
             receiver_buttons: None,
@@ -599,6 +642,8 @@ async fn bot_start(State(s): State<AppState>, raw: axum::body::Bytes) -> Respons
     let msg = BotUserMessage {
         user_id: req.user_id,
         text,
+        kind: None,
+        data: None,
         sent_at_format: req.sent_at_format,
         sender_type: req.sender_type,
     };

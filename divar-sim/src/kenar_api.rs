@@ -258,7 +258,9 @@ async fn conversation_send(
             sender_user_id: Some(owner.user_id.clone()),
             sender_side: Some(if is_seller { "SELLER" } else { "BUYER" }),
             sender_type: "BOT",
+            kind: "TEXT",
             text: value.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+            media: None,
             media_token: value.get("media_token").and_then(Value::as_str).map(str::to_string),
             sender_buttons: value.get("sender_buttons").filter(|v| !v.is_null()).cloned(),
             receiver_buttons: value.get("receiver_buttons").filter(|v| !v.is_null()).cloned(),
@@ -288,6 +290,8 @@ fn bot_message(st: &SimState, conversation_id: &str, value: &Value) -> Message {
         sender_user_id: None,
         sender_side: None,
         sender_type: "BOT",
+        kind: "TEXT",
+        media: None,
         text: value
             .get("text_message")
             .and_then(Value::as_str)

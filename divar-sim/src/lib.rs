@@ -125,5 +125,19 @@ pub fn router(shared: AppState) -> axum::Router {
         .merge(kenar_api::routes())
         .merge(control::routes())
         .merge(ui::routes())
+        .fallback(not_simulated)
         .with_state(shared)
+}
+
+/// Any other path: the answer Divar's gateway gives a route it does not serve (404, gRPC code 5,
+/// JSON), naming what the simulator leaves out, so a client never meets an empty or HTML 404.
+async fn not_simulated(method: axum::http::Method, uri: axum::http::Uri) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with("/_sim/") {
+        return http::control_error(404, format!("no control call {method} {path}"));
+    }
+    let err = http::GrpcError::not_found(format!(
+        "divar-sim does not simulate {method} {path} (see divar-sim/README.md, Divar-facing endpoints)"
+    ));
+    http::json_response(err.status, err.body(), None)
 }

@@ -96,14 +96,22 @@ impl OpenApi {
         let ty = schema.get("type").and_then(Value::as_str);
         let format = schema.get("format").and_then(Value::as_str);
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
-            let ok = match value {
-                Value::String(_) => allowed.contains(value),
-                // protojson also accepts an enum's number.
-                Value::Number(n) => n.as_u64().is_some_and(|i| (i as usize) < allowed.len()),
-                _ => false,
-            };
-            if !ok {
-                out.push(format!("{}: invalid enum value {value}", show(path)));
+            // What grpc-gateway's protojson (DiscardUnknown, its default) does with an enum: a
+            // known name or number is taken; an unknown name is read as "not set" and an unknown
+            // int32 is kept (proto3 enums are open), so Divar takes the call either way: a
+            // warning. Anything else (true, an object, a fraction) fails to parse: an error.
+            match value {
+                Value::String(_) if allowed.contains(value) => {}
+                Value::String(_) => out.push(format!(
+                    "warning: {}: unknown enum value {value}, read as not set",
+                    show(path)
+                )),
+                Value::Number(n) => match n.as_i64().filter(|i| i32::try_from(*i).is_ok()) {
+                    Some(i) if usize::try_from(i).is_ok_and(|i| i < allowed.len()) => {}
+                    Some(_) => out.push(format!("warning: {}: unknown enum number {value}, kept", show(path))),
+                    None => out.push(format!("{}: invalid enum value {value}", show(path))),
+                },
+                _ => out.push(format!("{}: invalid enum value {value}", show(path))),
             }
             return;
         }
@@ -352,6 +360,37 @@ mod tests {
         );
         assert_eq!(check(json!([])), vec!["(body): expected an object".to_string()]);
         assert!(check(json!({"message": null}))[0].contains("message: missing required field"));
+    }
+
+    #[test]
+    fn unknown_enum_values_are_taken_as_protojson_takes_them() {
+        let with_icon = |icon: serde_json::Value| {
+            check(json!({"message": "x", "sender_buttons": {"rows": [{"buttons": [
+                {"action": {"open_direct_link": "https://example.invalid/"}, "caption": "c", "icon": icon}
+            ]}]}}))
+        };
+        let path = "sender_buttons.rows[0].buttons[0].icon";
+        assert!(
+            with_icon(json!("REAL_ESTATE")).is_empty(),
+            "{:?}",
+            with_icon(json!("REAL_ESTATE"))
+        );
+        assert!(with_icon(json!(1)).is_empty(), "a known number");
+        // KenarBot sends "None" (Python's None, stringified): read as not set, the call taken.
+        assert_eq!(
+            with_icon(json!("None")),
+            vec![format!("warning: {path}: unknown enum value \"None\", read as not set")]
+        );
+        assert_eq!(
+            with_icon(json!(4000)),
+            vec![format!("warning: {path}: unknown enum number 4000, kept")]
+        );
+        assert_eq!(with_icon(json!(true)), vec![format!("{path}: invalid enum value true")]);
+        assert_eq!(with_icon(json!(1.5)), vec![format!("{path}: invalid enum value 1.5")]);
+        assert_eq!(
+            with_icon(json!(1i64 << 40)),
+            vec![format!("{path}: invalid enum value {}", 1i64 << 40)]
+        );
     }
 
     #[test]

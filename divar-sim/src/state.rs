@@ -43,6 +43,17 @@ pub struct BotConversation {
     pub user_id: String,
 }
 
+/// The kinds of message a person can send besides TEXT, with the field of a ChatMessage that
+/// carries each one's data instead of `text` (API.md §8.4).
+pub const MEDIA_KINDS: &[(&str, &str)] = &[
+    ("IMAGE", "image_data"),
+    ("FILE", "file_data"),
+    ("VOICE", "voice_data"),
+    ("LOCATION", "location_data"),
+    ("VIDEO", "video_data"),
+    ("CONTACT", "contact_data"),
+];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Message {
     pub id: String,
@@ -56,7 +67,13 @@ pub struct Message {
     pub sender_side: Option<&'static str>,
     /// HUMAN when typed by a person, BOT when sent by the app through the API.
     pub sender_type: &'static str,
+    /// TEXT, or the kind of a person's media message (API.md §8.4); see `MEDIA_KINDS`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub text: String,
+    /// A person's media message: the `<kind>_data` object of its events (link, size, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<Value>,
     pub media_token: Option<String>,
     pub sender_buttons: Option<Value>,
     pub receiver_buttons: Option<Value>,

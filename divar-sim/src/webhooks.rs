@@ -2,7 +2,7 @@
 //! is recorded with its request, answer and latency so tests and the UI can see both ways.
 
 use crate::event_faults::{self, EventFaultMode, HeldEvent};
-use crate::state::{wall_ms, Chat, Delivery, EventStyle, Message, SimState};
+use crate::state::{wall_ms, Chat, Delivery, EventStyle, Message, SimState, MEDIA_KINDS};
 use crate::AppState;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -268,14 +268,19 @@ pub fn chat_message_json(m: &Message, style: EventStyle) -> Value {
     if let Some(side) = m.sender_side {
         sender["side"] = json!(side);
     }
-    json!({
+    let mut message = json!({
         "id": m.id,
         "conversation": conversation,
         "sender": sender,
-        "type": "TEXT",
+        "type": m.kind,
         "sent_at": style.sent_at_format.render(m.sent_at),
-        "text": m.text,
-    })
+    });
+    // A media message carries its `<kind>_data` instead of `text` (API.md §8.4).
+    match (MEDIA_KINDS.iter().find(|(k, _)| *k == m.kind), &m.media) {
+        (Some((_, field)), Some(data)) => message[*field] = data.clone(),
+        _ => message["text"] = json!(m.text),
+    }
+    message
 }
 
 /// Event payloads a new message produces: one NEW_MESSAGE per live subscription covering the

@@ -300,3 +300,40 @@ async fn a_docs_style_bot_reply_with_type_under_the_experimental_prefix_is_deliv
     assert_eq!(last["valid"], true);
     assert_eq!(last["violations"], json!(["warning: type: unknown field, ignored"]));
 }
+
+#[tokio::test]
+async fn a_media_message_carries_its_data_instead_of_text_and_a_bad_one_is_refused() {
+    let env = Env::new().await;
+    let u = user(&env).await;
+    let location = json!({"latitude": 35.7, "longitude": 51.4});
+    let (s, r) = env
+        .ctl(
+            "POST",
+            "/_sim/bot/messages",
+            json!({"user_id": u, "type": "LOCATION", "data": location}),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let m = &env.app.seen("/divar/events")[0].body["new_chatbot_message"];
+    assert_eq!(m["type"], "LOCATION");
+    assert_eq!(m["location_data"], location);
+    assert!(m.get("text").is_none(), "{m}");
+
+    for (body, why) in [
+        (json!({"user_id": u, "type": "STICKER", "data": {}}), "type must be"),
+        (
+            json!({"user_id": u, "type": "IMAGE"}),
+            "needs data: the image_data object",
+        ),
+        (json!({"user_id": u, "type": "TEXT"}), "text is required"),
+    ] {
+        let (s, v) = env.ctl("POST", "/_sim/bot/messages", body).await;
+        assert_eq!(s, 400, "{v}");
+        assert!(v["error"].as_str().unwrap().contains(why), "{v}");
+    }
+    assert_eq!(
+        env.app.seen("/divar/events").len(),
+        1,
+        "nothing delivered for a refused one"
+    );
+}
