@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { artifactPath, launchBrowser, pollUntil, ROOT, simMessages, simRequests, startStack } from '../lib/harness.mjs';
+import { artifactPath, flaggedRequests, launchBrowser, pollUntil, ROOT, simMessages, simRequests, startStack } from '../lib/harness.mjs';
 
 const DOCS = path.join(ROOT, 'docs', 'screenshots');
 const X = '❌';
@@ -239,5 +239,10 @@ describe('the bot\'s tic-tac-toe through the simulator\'s chat UI', () => {
     assert.ok(Math.abs(r.first.top - r.last.top) < 4, `the headline is one line: ${JSON.stringify(r)}`);
     assert.ok(r.first.left > r.last.right, `«${r.first.word}» is drawn right of «${r.last.word}»: ${JSON.stringify(r)}`);
     assert.deepEqual(pageErrors, [], 'no page error in the chat UI');
+  });
+
+  test('every call the worker made to the simulator passed the OpenAPI with no warning', async () => {
+    assert.ok((await simRequests(stack.sim, { endpoint: 'bot_send' })).length > 0, 'the bot wrote');
+    assert.deepEqual(await flaggedRequests(stack.sim), []);
   });
 });

@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { artifactPath, jsonCall, launchBrowser, launchViaSim, ROOT, startStack } from '../lib/harness.mjs';
+import { artifactPath, flaggedRequests, jsonCall, launchBrowser, launchViaSim, ROOT, startStack } from '../lib/harness.mjs';
 import { cspOf, handleOf, openChatUi, viewOf, waitFor } from '../lib/chat_ui.mjs';
 
 const PHONE = { width: 360, height: 640 };
@@ -431,5 +431,9 @@ describe('the visit service as people use it, on a phone', () => {
     const icon = await fetch(`${stack.worker.base}/favicon.ico`);
     assert.equal(icon.status, 200);
     await popup.close();
+  });
+
+  test('every call the worker made to the simulator passed the OpenAPI with no warning', async () => {
+    assert.deepEqual(await flaggedRequests(stack.sim), []);
   });
 });

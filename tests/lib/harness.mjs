@@ -516,6 +516,18 @@ export async function simRequests(sim, { since = 0, endpoint, conversationId } =
   return r.body.requests.filter((x) => x.id > since && (!conversationId || x.path.includes(encodeURIComponent(conversationId)) || x.path.includes(conversationId)));
 }
 
+/**
+ * The Kenar API calls the sim logged as not valid or with a warning (a field or enum value
+ * Divar would ignore), faulted ones aside, as [{ endpoint, violations }]. The simulator takes
+ * such calls as Divar does; the worker's own must carry none, so a test expects [].
+ */
+export async function flaggedRequests(sim) {
+  const all = await simRequests(sim);
+  return all
+    .filter((q) => !q.fault && (q.valid !== true || (q.violations && q.violations.length > 0)))
+    .map((q) => ({ endpoint: q.endpoint, violations: q.violations }));
+}
+
 /** Adds a fault rule (see divar-sim/README.md, "Faults"); returns the rule ({ id, … }). */
 export async function addFault(sim, spec) {
   const r = await sim.control('POST', '/_sim/faults', spec);
