@@ -162,7 +162,7 @@ async function sessionInit(request, env, ctx) {
   const sig = new Uint8Array(await crypto.subtle.sign('HMAC', key, enc.encode(signingInput)));
   const handle = `${signingInput}.${b64url(sig)}`;
   const base = (env.PUBLIC_BASE_URL ?? '').replace(/\/+$/, '');
-  console.log(`session-init SessionId(${sid.slice(0, 6)}…) source=${context.source} side=${context.user_side} inline=${inline}`);
+  // No log line on success, as the Rust worker (issue 13).
   return json(200, { url: `${base}/#h=${handle}`, status: '200', message: 'success' });
 }
 

@@ -69,10 +69,8 @@ pub async fn session_init<P: Platform>(p: &P, cfg: &Config, req: &Request) -> Ap
         .sign_session(session_id, &record.context, now_ms / 1000, cfg.session_ttl.secs())
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let url = format!("{}/#h={handle}", cfg.public_base_url.as_str());
-    p.log(&format!(
-        "session-init {:?} source={:?} side={:?} inline={inline}",
-        session_id, record.context.source, record.context.user_side
-    ));
+    // No log line on success: Workers' observability records every invocation already, and a
+    // line per launch was the largest single cost of the path (bench/README.md).
     Ok(Response::json(
         200,
         &InitAnswer {
