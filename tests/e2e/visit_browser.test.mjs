@@ -19,6 +19,7 @@ import {
   ROOT,
   startStack,
 } from '../lib/harness.mjs';
+import { cspOf, handleOf, openChatUi, waitFor } from '../lib/chat_ui.mjs';
 
 const DOCS = path.join(ROOT, 'docs', 'screenshots');
 const STALE_TOAST = 'این پیشنهاد دیگر معتبر نیست؛ آخرین پیام گفتگو را ببینید.';
@@ -31,26 +32,16 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
   let context;
   let chatPage;
   let chat;
-  const problems = []; // console errors and page errors of our own pages
+  let ui; // the chat UI: panes, messages, toasts, pop-ups (tests/lib/chat_ui.mjs)
+  let problems; // console errors and page errors of our own pages
   let step = 0;
 
   before(async () => {
     stack = await startStack();
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1100, height: 800 }, locale: 'fa-IR' });
-    // Every page of the context (the chat UI, each pop-up) records its CSP violations.
-    await context.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
-    });
-    chatPage = await context.newPage();
-    await chatPage.goto(`${stack.sim.base}/`, { waitUntil: 'load' });
-    const before = (await stack.sim.control('GET', '/_sim/chats')).body.chats.length;
-    await chatPage.click('#new-chat');
-    await waitFor(async () => (await stack.sim.control('GET', '/_sim/chats')).body.chats.length === before + 1, 'a new chat');
-    const chats = (await stack.sim.control('GET', '/_sim/chats')).body.chats;
-    chat = chats[chats.length - 1];
-    await chatPage.waitForFunction((cid) => document.querySelector('#chat-select').value === cid, chat.conversation_id);
+    ui = await openChatUi(stack, context);
+    ({ chatPage, chat, problems } = ui);
   });
 
   after(async () => {
@@ -60,15 +51,6 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
 
   // ---------------------------------------------------------------------------------------
   // helpers
-
-  async function waitFor(check, what, ms = 15_000) {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      if (await check()) return;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 
   async function shot(page, name, opts = {}) {
     step++;
@@ -86,29 +68,12 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     copyFileSync(file, path.join(DOCS, name));
   }
 
-  const ours = (url) => url.startsWith(stack.worker.base);
-
-  /** Opens the add-on's pop-up by `click` in the chat UI; the new window at phone size. */
-  async function popupFrom(click) {
-    const [popup] = await Promise.all([context.waitForEvent('page', { timeout: 15_000 }), click()]);
-    await popup.setViewportSize(PHONE_VIEWPORT);
-    popup.on('console', (m) => {
-      if ((m.type() === 'error' || m.type() === 'warning') && ours(m.location().url || '')) problems.push(`${m.type()}: ${m.text()}`);
-    });
-    popup.on('pageerror', (e) => problems.push(String(e)));
-    await popup.waitForURL((u) => u.href.startsWith(`${stack.worker.base}/`), { timeout: 15_000 });
-    await popup.waitForSelector('#view-session:not([hidden])', { timeout: 15_000 });
-    return popup;
-  }
-
-  const pane = (side) => chatPage.locator(`.side[data-side=${side}] .msgs`);
+  /** The add-on's pop-up opened by `click` in the chat UI, at phone size. */
+  const popupFrom = (click) => ui.popupFrom(click, PHONE_VIEWPORT);
+  const pane = (side) => ui.pane(side);
   const proposalMsgs = (side) => pane(side).locator('.msg', { hasText: 'برای بازدید این زمان‌ها را پیشنهاد داد' });
 
-  async function messages() {
-    const r = await stack.sim.control('GET', `/_sim/conversations/${encodeURIComponent(chat.conversation_id)}/messages`);
-    assert.equal(r.status, 200, r.text);
-    return r.body.messages;
-  }
+  const messages = () => ui.messages();
 
   async function visitState(handle) {
     const r = await jsonCall(`${stack.worker.base}/api/visit`, { headers: { authorization: `Bearer ${handle}` } });
@@ -116,22 +81,7 @@ describe('visit scheduling through the simulator\'s chat UI', () => {
     return r.body;
   }
 
-  const handleOf = (page) => page.evaluate(() => sessionStorage.getItem('kenar-edge.handle'));
-  const viewOf = (page) => page.getAttribute('#visit-body', 'data-view');
-  const cspOf = (page) => page.evaluate(() => window.__csp || []);
-
-  /** Waits for the sim's toast to show `re` (it stays 3.5 s). */
-  async function toast(re) {
-    await chatPage.waitForFunction(
-      (src) => {
-        const t = document.querySelector('#toast');
-        return t && !t.hidden && new RegExp(src).test(t.textContent);
-      },
-      re.source,
-      { timeout: 15_000 },
-    );
-    return chatPage.textContent('#toast');
-  }
+  const toast = (re) => ui.toast(re);
 
   /** Fills the propose form: [[day index into `days`, minutes after midnight], …]. */
   async function fillProposal(page, picks, note) {
