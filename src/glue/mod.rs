@@ -14,7 +14,7 @@ use worker::{event, Context, Env, Headers};
 use crate::config::Config;
 use crate::routes;
 use crate::web::{path_and_query, Body, Method, Request, Response, MAX_BODY_BYTES};
-use platform::{Waiter, WorkerPlatform};
+use platform::{Waiter, WorkerKv, WorkerPlatform};
 
 /// The KV namespace binding in `wrangler.toml`.
 pub(crate) const KV_BINDING: &str = "KENAR_KV";
@@ -40,9 +40,9 @@ const READ_HEADERS: [&str; 4] = ["authorization", "content-type", "content-lengt
 #[event(fetch)]
 async fn fetch(mut req: worker::Request, env: Env, ctx: Context) -> worker::Result<worker::Response> {
     let config = config(&env);
-    let kv = match env.kv(KV_BINDING) {
-        Ok(kv) => kv,
-        Err(_) => {
+    let kv = match WorkerKv::from_env(&env, KV_BINDING) {
+        Some(kv) => kv,
+        None => {
             let missing = crate::config::ConfigError::Missing(KV_BINDING);
             worker::console_error!("{missing}");
             return to_worker(crate::error::AppError::Config(missing).to_response());

@@ -146,7 +146,9 @@ impl DoHost {
         let storage = state.storage();
         Ok(DoHost {
             platform: WorkerPlatform::new(
-                env.kv(super::KV_BINDING)?,
+                super::platform::WorkerKv::from_env(env, super::KV_BINDING).ok_or_else(|| {
+                    worker::Error::RustError(format!("no KV namespace bound as {}", super::KV_BINDING))
+                })?,
                 WorkerObjects(env.clone()),
                 Waiter::Inline(Default::default()),
             ),

@@ -5,34 +5,75 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
-use worker::kv::KvStore;
-use worker::{AbortController, Context, Delay, Fetch, Headers, Method, RequestInit};
+use worker::js_sys::{Array, Function, Object, Promise, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{AbortController, Context, Delay, Env, Fetch, Headers, Method, RequestInit};
 
 use crate::platform::{Deferred, Http, HttpError, Kv, KvError, OutRequest, OutResponse, Platform, RateLimit};
 use crate::ttl::Ttl;
 
 use super::objects::WorkerObjects;
 
+/// The KV namespace, its JS methods called directly: worker's `KvStore` sends a string value
+/// through the generic `Serialize` path of serde_wasm_bindgen and its options through another,
+/// which links f64 formatting and kilobytes we never use (bench/results/size-by-crate.md).
 #[derive(Clone)]
-pub struct WorkerKv(KvStore);
+pub struct WorkerKv(Object);
+
+impl WorkerKv {
+    /// The namespace bound as `binding`, if the deployment has it.
+    pub fn from_env(env: &Env, binding: &str) -> Option<Self> {
+        let namespace = Reflect::get(env, &JsValue::from_str(binding)).ok()?;
+        (namespace.is_object()).then(|| WorkerKv(namespace.unchecked_into()))
+    }
+
+    /// Calls `method` with `args` and awaits the promise it returns.
+    async fn call(&self, method: &str, args: &Array) -> Result<JsValue, KvError> {
+        let function: Function = Reflect::get(&self.0, &JsValue::from_str(method))
+            .ok()
+            .and_then(|f| f.dyn_into().ok())
+            .ok_or_else(|| KvError(format!("the KV namespace has no {method}")))?;
+        let promise: Promise = function
+            .apply(&self.0, args)
+            .and_then(|p| p.dyn_into())
+            .map_err(|e| kv_error(method, &e))?;
+        JsFuture::from(promise).await.map_err(|e| kv_error(method, &e))
+    }
+}
+
+/// What KV said when it refused, for the log (a JS Error's message, or a thrown string).
+fn kv_error(method: &str, e: &JsValue) -> KvError {
+    let message = Reflect::get(e, &JsValue::from_str("message"))
+        .ok()
+        .and_then(|m| m.as_string())
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "no message".into());
+    KvError(format!("KV {method}: {message}"))
+}
 
 impl Kv for WorkerKv {
     async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
-        self.0.get(key).text().await.map_err(|e| KvError(e.to_string()))
+        let value = self.call("get", &Array::of1(&JsValue::from_str(key))).await?;
+        Ok(value.as_string())
     }
 
     async fn put(&self, key: &str, value: &str, ttl: Ttl) -> Result<(), KvError> {
-        self.0
-            .put(key, value)
-            .map_err(|e| KvError(e.to_string()))?
-            .expiration_ttl(ttl.secs())
-            .execute()
-            .await
-            .map_err(|e| KvError(e.to_string()))
+        let options = Object::new();
+        Reflect::set(
+            &options,
+            &JsValue::from_str("expirationTtl"),
+            &JsValue::from_f64(ttl.secs() as f64),
+        )
+        .map_err(|e| kv_error("put", &e))?;
+        let args = Array::of3(&JsValue::from_str(key), &JsValue::from_str(value), &options);
+        self.call("put", &args).await.map(|_| ())
     }
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.0.delete(key).await.map_err(|e| KvError(e.to_string()))
+        self.call("delete", &Array::of1(&JsValue::from_str(key)))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -93,9 +134,9 @@ pub struct WorkerPlatform {
 }
 
 impl WorkerPlatform {
-    pub fn new(kv: KvStore, objects: WorkerObjects, waiter: Waiter) -> Self {
+    pub fn new(kv: WorkerKv, objects: WorkerObjects, waiter: Waiter) -> Self {
         WorkerPlatform {
-            kv: WorkerKv(kv),
+            kv,
             http: WorkerHttp,
             objects,
             waiter,
@@ -149,8 +190,6 @@ impl Platform for WorkerPlatform {
         // Without the binding (a deployer removed it) or when it fails, requests go through:
         // a limiter must never take the add-on down. The binding is called directly, not
         // through `worker::RateLimiter::limit`, whose serde round trip costs kilobytes.
-        use worker::js_sys::{Object, Reflect};
-        use worker::wasm_bindgen::{JsCast, JsValue};
         let Ok(binding) = Reflect::get(&self.objects.0, &JsValue::from_str(limit.binding())) else {
             return true;
         };
