@@ -1,4 +1,5 @@
-// A minimal plain-JS worker doing the same work as the Rust worker's session-init and /healthz,
+// A minimal plain-JS worker doing the same work as the Rust worker's session-init, the page's
+// first call (GET /api/session) and /healthz,
 // so that bench/run.mjs can compare the two in the same runtime under the same load.
 //
 // Per request, like the Rust path (src/flows/launch.rs, src/secret.rs, src/handle.rs):
@@ -166,6 +167,34 @@ async function sessionInit(request, env, ctx) {
   return json(200, { url: `${base}/#h=${handle}`, status: '200', message: 'success' });
 }
 
+// GET /api/session, the page's first call, as src/flows/session.rs does it: the bearer handle's
+// HS256 signature checked in constant time (WebCrypto verify, key imported per request), its
+// header, issuer, audience and expiry (5 s leeway, as src/handle.rs) checked, the inline context returned with
+// its expiry. (Handles without an inline context, which read KV, are not part of this bench.)
+const LEEWAY_SECS = 5;
+const b64urlToBytes = (s) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+
+async function getSession(request, env) {
+  const invalid = () => error(401, 'invalid_session', 'the session is missing, forged or expired; open the add-on again from the chat');
+  const auth = request.headers.get('authorization') ?? '';
+  if (!auth.startsWith('Bearer ')) return invalid();
+  const parts = auth.slice(7).trim().split('.');
+  if (parts.length !== 3) return invalid();
+  try {
+    const key = await crypto.subtle.importKey('raw', enc.encode(env.SESSION_SIGNING_KEY), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    const ok = await crypto.subtle.verify('HMAC', key, b64urlToBytes(parts[2]), enc.encode(`${parts[0]}.${parts[1]}`));
+    if (!ok) return invalid();
+    const header = JSON.parse(dec.decode(b64urlToBytes(parts[0])));
+    const claims = JSON.parse(dec.decode(b64urlToBytes(parts[1])));
+    const now = Math.floor(Date.now() / 1000);
+    if (header.alg !== 'HS256' || claims.iss !== 'kenar-edge' || claims.aud !== 'kenar-edge/page') return invalid();
+    if (!(claims.exp + LEEWAY_SECS >= now) || !(claims.iat <= now + LEEWAY_SECS) || !claims.ctx) return invalid();
+    return json(200, { context: claims.ctx, expires_at: claims.exp });
+  } catch {
+    return invalid();
+  }
+}
+
 export default {
   async fetch(request, env, ctx) {
     const path = new URL(request.url).pathname.replace(/\/+$/, '');
@@ -176,6 +205,10 @@ export default {
     if (path === '/divar/session-init') {
       if (request.method !== 'POST') return error(405, 'method_not_allowed', 'POST');
       return sessionInit(request, env, ctx);
+    }
+    if (path === '/api/session') {
+      if (request.method !== 'GET') return error(405, 'method_not_allowed', 'GET');
+      return getSession(request, env);
     }
     return error(404, 'not_found', 'no such route');
   },
