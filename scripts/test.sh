@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --browser
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+started=$SECONDS
+step() { printf '\n\033[1m== %s\033[0m (at %dm%02ds)\n' "$*" $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)); }
+trap 'rc=$?; printf "\n== test.sh exit %d after %dm%02ds\n" $rc $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))' EXIT
 
 step "format and lints"
 cargo fmt --all -- --check
