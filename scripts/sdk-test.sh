@@ -8,7 +8,7 @@
 # Installs what it needs, idempotently: a Java runtime (Debian's default-jre-headless) when none
 # is found, python3-venv when venv is missing, and a virtualenv in target/sdk-venv from tests/sdk/requirements.txt (pinned). The
 # generated client is kept in target/kenar-sdk and made again only when the OpenAPI changes.
-# Usage: scripts/sdk-test.sh [pytest args…]
+# Usage: scripts/sdk-test.sh [--setup-only | pytest args…]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -55,6 +55,10 @@ if [ "$(cat "$client_stamp" 2>/dev/null)" != "$spec_sum" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check "$client"
   echo "$spec_sum" > "$client_stamp"
 fi
+
+# `--setup-only`: install and generate, run nothing (tests/e2e/kenarbot_pane.test.mjs uses the
+# virtualenv's kenarbot for its echo bot).
+[ "${1:-}" = "--setup-only" ] && exit 0
 
 cargo build --quiet --manifest-path divar-sim/Cargo.toml
 cd tests/sdk

@@ -1,46 +1,32 @@
-"""kenarbot (a third-party bot SDK on PyPI, written against real Divar) as an echo bot behind
-the simulator's events URL: a message a person types in the simulator's bot pane (the pane's
-own call, POST /_sim/bot/messages) reaches the bot, and the bot's reply — sent the way kenarbot
-sends it, with `"type": "TEXT"` and a button whose icon is the string "None" — is taken and shown
-in the bot conversation, each quirk logged as a warning, nothing refused.
+"""kenarbot (a third-party bot SDK on PyPI, written against real Divar) as an echo bot
+(echo_bot.py) behind the simulator's events URL. A message sent as the bot pane sends it (POST
+/_sim/bot/messages; tests/e2e/kenarbot_pane.test.mjs types one in the pane itself) reaches the
+bot, and the bot's reply, sent the way kenarbot sends it (with `"type": "TEXT"` and a button
+whose icon is the string "None"), is taken and shown in the bot conversation, each quirk
+logged as a warning, nothing refused.
 """
 
 import threading
 import time
 
-import kenarBot.app
 import pytest
-from kenarBot.app import KenarBot
-from kenarBot.types.actions import OpenDirectLink
-from kenarBot.types.inline_keyboard import InlineKeyboardButton, InlineKeyboardMarkup
 from werkzeug.serving import make_server
 
 from conftest import API_KEY, IDENT_KEY
+from echo_bot import make_bot
 
 
 @pytest.fixture
 def echo_bot(sim):
-    # kenarbot has Divar's address as a module constant; point it at the simulator.
-    kenarBot.app.BASE_URL = sim.base
-    bot = KenarBot(divar_identification_key=IDENT_KEY, webhook_url="/webhook", x_api_key=API_KEY)
     heard = []
-
-    @bot.message_handler()
-    def echo(message):
-        heard.append(message.message)
-        keyboard = InlineKeyboardMarkup().row(
-            InlineKeyboardButton("دیوار", OpenDirectLink("https://example.invalid/divar"))
-        )
-        bot.send_message(message.conversation_id, f"شما گفتید: {message.message}", keyboard)
-
-    server = make_server("127.0.0.1", sim.events_port, bot, threaded=True)
+    server = make_server("127.0.0.1", sim.events_port, make_bot(sim.base, API_KEY, IDENT_KEY, heard), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield heard
     server.shutdown()
 
 
-def test_an_echo_bot_answers_a_message_typed_in_the_bot_pane(sim, echo_bot):
+def test_an_echo_bot_answers_a_message_sent_as_the_bot_pane_sends_it(sim, echo_bot):
     user = sim.chat()["buyer_user_id"]
     since = sim.last_request_id()
     typed = sim.ok("POST", "/_sim/bot/messages", {"user_id": user, "text": "سلام ربات"})
