@@ -24,6 +24,15 @@ fn visit() -> Visit {
     Visit { chat, buyer, seller }
 }
 
+/// Both sides have given permission, and Divar will take the next `sends` messages.
+fn granted_visit(sends: usize) -> Visit {
+    let v = visit();
+    v.chat.grant("u-1");
+    v.chat.grant("u-2");
+    v.ok(sends);
+    v
+}
+
 impl Visit {
     fn ok(&self, times: usize) {
         for _ in 0..times {
@@ -74,10 +83,7 @@ impl Visit {
 
 /// Both sides granted, and the buyer's proposal (its first send answered 200) in the chat.
 fn granted_proposal() -> (Visit, String) {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(1);
+    let v = granted_visit(1);
     let id = v.propose("prop-0001");
     (v, id)
 }
@@ -88,10 +94,7 @@ fn toast(answer: &Value) -> &str {
 
 #[test]
 fn propose_then_answer_confirms_and_serves_the_calendar_file() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(2);
+    let v = granted_visit(2);
     let id = v.propose("prop-0001");
     assert_eq!(v.status(), "open");
     let posted = &v.chat.sent_bodies()[0];
@@ -208,10 +211,7 @@ fn only_the_other_side_answers_and_only_the_proposer_cancels() {
 
 #[test]
 fn answer_from_the_page_decline_and_cancel() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(5);
+    let v = granted_visit(5);
     let id = v.propose("prop-0001");
     let days = v.view(&v.seller)["days"].as_array().cloned().unwrap_or_default();
     assert_eq!(days.len(), 14);
@@ -327,10 +327,7 @@ fn a_second_answer_while_the_first_is_on_its_way_is_refused() {
 
 #[test]
 fn a_repeated_proposal_after_confirmation_changes_nothing() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(2);
+    let v = granted_visit(2);
     let body = v.propose_body("prop-0001");
     let id = v.propose("prop-0001");
     assert_eq!(v.answer(&v.seller, &id, 0, "answer-0001").status, 200);
@@ -347,10 +344,7 @@ fn a_repeated_proposal_after_confirmation_changes_nothing() {
 
 #[test]
 fn a_tap_with_permission_confirms_and_toasts_once() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(2);
+    let v = granted_visit(2);
     let id = v.propose("prop-0001");
     let tap = json!({"svc": "visit", "v": "pick", "p": id, "s": "1"});
     let answer = v.tap(tap.clone());
@@ -472,10 +466,7 @@ fn stale_and_unknown_buttons_toast_and_send_nothing() {
 
 #[test]
 fn button_data_without_svc_still_reaches_the_visit_service() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(2);
+    let v = granted_visit(2);
     let id = v.propose("prop-0001");
     // Drawn before services named themselves in their buttons.
     let answer = v.tap(json!({"v": "decline", "p": id}));
@@ -612,10 +603,7 @@ fn a_button_drawn_from_an_older_state_is_stale_whatever_it_says() {
 
 #[test]
 fn both_sides_are_reminded_two_hours_before_and_only_of_the_visit_that_stands() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(4);
+    let v = granted_visit(4);
     let id = v.propose("prop-0001");
     assert_eq!(v.answer(&v.seller, &id, 0, "answer-0001").status, 200);
     let at = v.slots()[0];
@@ -646,10 +634,7 @@ fn both_sides_are_reminded_two_hours_before_and_only_of_the_visit_that_stands() 
 
 #[test]
 fn a_visit_called_off_is_not_reminded() {
-    let v = visit();
-    v.chat.grant("u-1");
-    v.chat.grant("u-2");
-    v.ok(4);
+    let v = granted_visit(4);
     let id = v.propose("prop-0001");
     assert_eq!(v.answer(&v.seller, &id, 0, "answer-0001").status, 200);
     // The buyer, who did not pick the time, calls it off (either side may, once agreed).
