@@ -165,8 +165,9 @@ mod tests {
         ))
         .expect("kv")
         .expect("present");
+        // Sealed: base64url ciphertext only (which can hold "u1" by chance, but never JSON).
         assert!(
-            !raw.contains("u1") && !raw.contains("conversation_id"),
+            raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
             "KV holds the record sealed: {raw}"
         );
     }
@@ -307,14 +308,12 @@ mod tests {
     }
 
     #[test]
-    fn the_log_carries_no_handle_or_ids() {
+    fn a_successful_launch_logs_nothing() {
+        // Workers' observability records each invocation; a line per launch cost time, and
+        // nothing from Divar (ids, the handle, the key) can leak through a line not written.
         let p = TestPlatform::default();
         let resp = run(&p, &dev_config(), &init(V2));
-        let handle = handle_of(&resp);
-        for line in p.logs.borrow().iter() {
-            assert!(!line.contains(&handle));
-            assert!(!line.contains(KEY));
-            assert!(!line.contains("u1"));
-        }
+        assert_eq!(resp.status, 200);
+        assert!(p.logs.borrow().is_empty(), "{:?}", p.logs.borrow());
     }
 }
