@@ -14,6 +14,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addFault, artifactPath, clearFaults, launchBrowser, launchViaSim, pollUntil, simMessages, sleep, startStack } from '../lib/harness.mjs';
+import { cspOf, openChatUi } from '../lib/chat_ui.mjs';
 
 const PHONE = { width: 360, height: 640 };
 const DESKTOP = { width: 1100, height: 800 };
@@ -37,7 +38,9 @@ describe("the seller's assistant through the simulator's chat UI", () => {
   let chat1; // buyer 1's chat; the post's seller is the seller of both
   let chat2; // buyer 2's chat on the same post
   let seller; // the seller's add-on page (a pop-up), kept open from step 1 to the end
-  const problems = []; // console errors/warnings and page errors of our pages
+  let problems; // console errors/warnings and page errors of our pages, page errors of the chat UI
+  let watch; // records a page's problems in `problems`
+  let popupFrom; // the add-on's pop-up opened by a click in the chat UI, at 360×640
   const settingsPosts = []; // bodies of POST /api/assistant/settings
   const oauthStarts = []; // bodies of POST /api/oauth/start
   const assistantGets = []; // times of GET /api/assistant
@@ -46,20 +49,10 @@ describe("the seller's assistant through the simulator's chat UI", () => {
     stack = await startStack();
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: DESKTOP, locale: 'fa-IR' });
-    await context.addInitScript(() => {
-      window.__csp = [];
-      document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
-    });
-    chatPage = await context.newPage();
-    chatPage.on('pageerror', (e) => problems.push(`chat UI: ${e}`));
-    await chatPage.goto(`${stack.sim.base}/`, { waitUntil: 'load' });
-    const count = async () => (await stack.sim.control('GET', '/_sim/chats')).body.chats.length;
-    const n = await count();
-    await chatPage.click('#new-chat');
-    assert.ok(await pollUntil(async () => (await count()) === n + 1, { timeoutMs: 10_000, everyMs: 100 }), 'a new chat');
-    const chats = (await stack.sim.control('GET', '/_sim/chats')).body.chats;
-    chat1 = chats[chats.length - 1];
-    await chatPage.waitForFunction((cid) => document.querySelector('#chat-select').value === cid, chat1.conversation_id);
+    const ui = await openChatUi(stack, context);
+    ({ chatPage, problems, watch } = ui);
+    chat1 = ui.chat;
+    popupFrom = (click) => ui.popupFrom(click, PHONE);
   });
 
   after(async () => {
@@ -70,26 +63,6 @@ describe("the seller's assistant through the simulator's chat UI", () => {
   // ---------------------------------------------------------------------------------------
   // helpers
 
-  const ours = (url) => url.startsWith(stack.worker.base);
-
-  function watch(page) {
-    page.on('console', (m) => {
-      if ((m.type() === 'error' || m.type() === 'warning') && ours(m.location().url || page.url())) problems.push(`${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(String(e)));
-  }
-
-  /** Opens the add-on's pop-up by `click` in the chat UI, at 360×640. */
-  async function popupFrom(click) {
-    const [popup] = await Promise.all([context.waitForEvent('page', { timeout: 15_000 }), click()]);
-    await popup.setViewportSize(PHONE);
-    watch(popup);
-    await popup.waitForURL((u) => u.href.startsWith(`${stack.worker.base}/`), { timeout: 15_000 });
-    await popup.waitForSelector('#view-session:not([hidden])', { timeout: 15_000 });
-    return popup;
-  }
-
-  const cspOf = (page) => page.evaluate(() => window.__csp || []);
   const overflowOf = (page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
   /** The app's messages in a chat (sent on the seller's behalf), oldest first. */

@@ -19,7 +19,8 @@ export async function waitFor(check, what, ms = 15_000) {
  * Opens the sim's chat UI in `context` (a browser context at desktop size), creates a new chat
  * and returns what a test needs to act in it:
  * { chatPage, chat, popupFrom(click, viewport), pane(side), messages(), toast(re), problems }.
- * `problems` collects console errors/warnings and page errors of the worker's own pages.
+ * `problems` collects console errors/warnings and page errors of the worker's own pages, and
+ * page errors of the chat UI (prefixed `chat UI:`).
  */
 export async function openChatUi(stack, context) {
   const problems = [];
@@ -28,6 +29,7 @@ export async function openChatUi(stack, context) {
     document.addEventListener('securitypolicyviolation', (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
   });
   const chatPage = await context.newPage();
+  chatPage.on('pageerror', (e) => problems.push(`chat UI: ${e}`));
   await chatPage.goto(`${stack.sim.base}/`, { waitUntil: 'load' });
   const count = async () => (await stack.sim.control('GET', '/_sim/chats')).body.chats;
   const before = (await count()).length;
@@ -50,7 +52,7 @@ export async function openChatUi(stack, context) {
 
   function watch(page) {
     page.on('console', (m) => {
-      if ((m.type() === 'error' || m.type() === 'warning') && ours(m.location().url || '')) problems.push(`${m.type()}: ${m.text()}`);
+      if ((m.type() === 'error' || m.type() === 'warning') && ours(m.location().url || page.url())) problems.push(`${m.type()}: ${m.text()}`);
     });
     page.on('pageerror', (e) => problems.push(String(e)));
   }
