@@ -25,12 +25,12 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
-import { BENCH, ROOT, buildWorker, cli, commitLabel, importMiniflare, localBindings, workerOptions } from './lib.mjs';
+import { BENCH, ROOT, SESSION_BODY, buildWorker, cli, commitLabel, importMiniflare, localBindings, workerOptions } from './lib.mjs';
 
 // Miniflare from the repo's node_modules; BENCH_NODE_MODULES points elsewhere (e.g. another
 // checkout's) when this one's is being reinstalled.
@@ -64,7 +64,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- config (as bench/run.mjs: wrangler.toml's [vars], then .dev.vars.example) --------------
 const DEV = localBindings();
-const SESSION_BODY = readFileSync(join(BENCH, 'session-init.lua'), 'utf8').match(/wrk\.body = '(.*)'/)[1];
 
 // ---- processes ------------------------------------------------------------------------------
 function build() {

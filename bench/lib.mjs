@@ -215,3 +215,13 @@ export function commitLabel() {
   const dirty = git('status', '--porcelain', '--', 'src', 'Cargo.toml', 'Cargo.lock', 'wrangler.toml').stdout.trim();
   return dirty ? `${commit}+dirty` : commit;
 }
+
+/// The v2 session-init body every bench posts (the one `session-init.lua` gives wrk).
+export const SESSION_BODY = readFileSync(join(BENCH, 'session-init.lua'), 'utf8').match(/wrk\.body = '(.*)'/)[1];
+
+/// The median of a list of numbers (the mean of the middle two for an even count).
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}

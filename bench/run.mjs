@@ -18,7 +18,7 @@ import { tmpdir, cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-import { BENCH, ROOT, COMPAT_DATE, NODE_MODULES, buildWorker, cli, commitLabel, importMiniflare, localBindings, workerOptions } from './lib.mjs';
+import { BENCH, ROOT, COMPAT_DATE, NODE_MODULES, SESSION_BODY, buildWorker, cli, commitLabel, importMiniflare, localBindings, median, workerOptions } from './lib.mjs';
 
 const { Miniflare, version: MINIFLARE_VERSION } = await importMiniflare();
 
@@ -82,7 +82,6 @@ async function startWorker(name, scriptPath) {
 }
 
 // ---- correctness checks before timing -------------------------------------------------------
-const SESSION_BODY = readFileSync(join(BENCH, 'session-init.lua'), 'utf8').match(/wrk\.body = '(.*)'/)[1];
 const b64urlDecode = (s) => Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64');
 
 async function verifyWorker(w) {
@@ -225,11 +224,6 @@ function sizes(dir) {
 }
 
 // ---- statistics -----------------------------------------------------------------------------
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-};
 const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const f3 = (x) => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 const f0 = (x) => (Number.isFinite(x) ? Math.round(x).toString() : 'n/a');

@@ -17,7 +17,7 @@ import { createHmac } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { BENCH, buildWorker, cli, commitLabel, importMiniflare, localBindings, ROOT, workerOptions } from './lib.mjs';
+import { BENCH, buildWorker, cli, commitLabel, importMiniflare, localBindings, median, ROOT, SESSION_BODY, workerOptions } from './lib.mjs';
 
 const { opt, flag } = cli();
 const STARTS = Number(opt('starts', 'BENCH_STARTS', '5'));
@@ -60,7 +60,6 @@ async function start(name, scriptPath) {
 }
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function coldStarts(name, scriptPath) {
   const first = [];
@@ -83,11 +82,10 @@ async function coldStarts(name, scriptPath) {
 
 /** A handle the worker itself issued, for /api/session. */
 async function handleFrom(url) {
-  const body = readFileSync(join(BENCH, 'session-init.lua'), 'utf8').match(/wrk\.body = '(.*)'/)[1];
   const r = await fetch(`${url}/divar/session-init`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: BINDINGS.DIVAR_IDENTIFICATION_KEY },
-    body,
+    body: SESSION_BODY,
   });
   const jwt = (await r.json()).url.split('#h=')[1];
   const [h, p, sig] = jwt.split('.');
